@@ -634,3 +634,10 @@ func assertOnlyFiles(t *testing.T, e testEnv, want ...string) {
 		t.Fatalf("files on disk = %q; want %q", got, want)
 	}
 }
+
+func TestOpenGSWithoutDriverExplains(t *testing.T) {
+	_, err := Open(context.Background(), "gs://bucket/prefix")
+	if err == nil || !strings.Contains(err.Error(), "storage.googleapis.com") {
+		t.Fatalf("want a message pointing at the S3-compatible endpoint, got %v", err)
+	}
+}
