@@ -195,6 +195,8 @@ func (a *API) registerRoutes(web http.Handler) {
 
 	a.handle("GET", "/api/v1/audit", RoleAdmin, a.listAudit)
 
+	a.registerMLflow()
+
 	// Paths that exist with other methods answer 405 rather than falling
 	// through to the 404 catch-alls below.
 	for path, methods := range a.methods {

@@ -1,0 +1,4 @@
+package httpapi
+
+// registerMLflowArtifacts registers the MLflow artifacts routes.
+func (a *API) registerMLflowArtifacts() {}

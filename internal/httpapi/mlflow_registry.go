@@ -1,0 +1,4 @@
+package httpapi
+
+// registerMLflowRegistry registers the MLflow registry routes.
+func (a *API) registerMLflowRegistry() {}

@@ -1,0 +1,4 @@
+package httpapi
+
+// registerMLflowTracking registers the MLflow tracking routes.
+func (a *API) registerMLflowTracking() {}
