@@ -753,3 +753,42 @@ func TestEnsureAdmin(t *testing.T) {
 		}
 	})
 }
+
+// TestTokensAcrossUsers covers the admin paths: listing every user's tokens
+// and revoking a token without naming its owner.
+func TestTokensAcrossUsers(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		ctx := adminCtx
+		s := f.svc
+		mustUser(t, s, "bob", Editor)
+		mustUser(t, s, "eve", Viewer)
+		_, bt, err := s.CreateToken(ctx, "bob", "b1", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, et, err := s.CreateToken(ctx, "eve", "e1", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, err := s.ListTokens(ctx, "")
+		if err != nil || len(all) != 2 || all[0].UserName != "bob" || all[1].UserName != "eve" || all[1].ID != et.ID {
+			t.Fatalf("ListTokens(all) = %+v, %v", all, err)
+		}
+		wantCode(t, "revoke naming the wrong owner", s.RevokeToken(ctx, "bob", et.ID), errs.NotFound)
+		if err := s.RevokeToken(ctx, "", et.ID); err != nil {
+			t.Fatalf("revoke without owner: %v", err)
+		}
+		if _, err := s.AuthenticateToken(ctx, plain); errs.CodeOf(err) != errs.Unauthorized {
+			t.Errorf("revoked token still works: %v", err)
+		}
+		wantCode(t, "revoke a missing token", s.RevokeToken(ctx, "", 999999), errs.NotFound)
+		left, err := s.ListTokens(ctx, "")
+		if err != nil || len(left) != 1 || left[0].ID != bt.ID {
+			t.Fatalf("after revoke: %+v, %v", left, err)
+		}
+		ev, err := f.log.List(ctx, audit.Filter{Action: "token.revoke"})
+		if err != nil || len(ev) != 1 || ev[0].Detail["user"] != "eve" {
+			t.Fatalf("audit = %+v, %v", ev, err)
+		}
+	})
+}
