@@ -88,6 +88,10 @@ Flags win over the environment, which wins over the file.`,
 		newUsersCmd(d),
 		newTokensCmd(d),
 		newAuditCmd(d),
+		newExperimentsCmd(d),
+		newRunsCmd(d),
+		newModelsCmd(d),
+		newArtifactsCmd(d),
 	)
 	return root
 }
