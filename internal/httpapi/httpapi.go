@@ -36,7 +36,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mlcycle/mlcycle/internal/actor"
+	"github.com/mlcycle/mlcycle/internal/blob"
 	"github.com/mlcycle/mlcycle/internal/errs"
+	"github.com/mlcycle/mlcycle/internal/registry"
+	"github.com/mlcycle/mlcycle/internal/tracking"
 )
 
 // DefaultMaxBodyBytes bounds request bodies of JSON routes when
@@ -88,6 +91,22 @@ type Deps struct {
 	// DBStats reports connection pool statistics by pool name for the
 	// mlcycle_db_* gauges; nil omits them.
 	DBStats func() map[string]sql.DBStats
+	// Artifacts is the artifact store behind the MLflow artifact routes; nil
+	// answers them 503.
+	Artifacts *blob.Store
+	// RunArtifacts and ModelArtifacts find the artifact roots of runs and
+	// model versions; nil answers their routes 404.
+	RunArtifacts   RunArtifactResolver
+	ModelArtifacts ModelVersionArtifactResolver
+	// MaxArtifactBytes bounds one artifact upload; zero means no limit.
+	MaxArtifactBytes int64
+	// ModelRegistry serves the MLflow model registry routes; nil answers
+	// them that the registry is not enabled. (Registry is the Prometheus
+	// one.)
+	ModelRegistry *registry.Service
+	// Tracking serves the MLflow tracking routes (experiments, runs,
+	// metrics, logged models); nil answers them that tracking is not enabled.
+	Tracking *tracking.Service
 }
 
 // LoopbackHosts is the allowlist for a server bound to a loopback address.
@@ -121,21 +140,29 @@ type API struct {
 	routes  []RouteInfo
 	methods map[string][]string // path pattern -> registered methods, for 405 answers
 	handler http.Handler
+	art     artifactDeps
+	// registry is the model registry behind the MLflow registry routes.
+	registry *registry.Service
+	// tracking is the service behind the MLflow tracking routes.
+	tracking *tracking.Service
 }
 
 // New builds the API and registers its routes and metrics.
 func New(d Deps) (*API, error) {
 	a := &API{
-		log:     d.Logger,
-		auth:    d.Auth,
-		users:   d.Users,
-		audit:   d.Audit,
-		health:  d.Health,
-		build:   d.Build,
-		reg:     d.Registry,
-		maxBody: d.MaxBodyBytes,
-		mux:     http.NewServeMux(),
-		methods: map[string][]string{},
+		log:      d.Logger,
+		auth:     d.Auth,
+		users:    d.Users,
+		audit:    d.Audit,
+		health:   d.Health,
+		build:    d.Build,
+		reg:      d.Registry,
+		maxBody:  d.MaxBodyBytes,
+		art:      artifactDepsOf(d),
+		registry: d.ModelRegistry,
+		tracking: d.Tracking,
+		mux:      http.NewServeMux(),
+		methods:  map[string][]string{},
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -163,7 +190,7 @@ func New(d Deps) (*API, error) {
 	a.promh = promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg})
 
 	a.registerRoutes(d.Web)
-	a.handler = a.recoverPanics(a.requestID(a.accessLog(a.instrument(a.checkHost(a.mux)))))
+	a.handler = a.recoverPanics(a.requestID(a.accessLog(a.instrument(a.checkHost(a.refuseArtifactDotSegments(a.mux))))))
 	return a, nil
 }
 
