@@ -52,10 +52,21 @@ func formatUptime(d time.Duration) string {
 func (u *UI) notFound(w http.ResponseWriter, r *http.Request) {
 	m := message{Heading: "Page not found", Text: "There is no page at this address."}
 	section := sectionOf(r.URL.Path)
-	if section.Href != "" {
+	if section.Href != "" && !u.sectionBuilt(section.Href) {
 		m = message{Heading: section.Label, Text: section.Label + " will arrive in a later release of mlcycle."}
 	}
 	u.renderMessage(w, r, http.StatusNotFound, section.Href, m)
+}
+
+// sectionBuilt reports whether a nav section has pages on this server.
+func (u *UI) sectionBuilt(href string) bool {
+	switch href {
+	case "/experiments":
+		return u.tracking != nil
+	case "/models":
+		return u.registry != nil
+	}
+	return false
 }
 
 type loginView struct {

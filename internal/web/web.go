@@ -28,6 +28,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -36,6 +37,9 @@ import (
 	"time"
 
 	"github.com/mlcycle/mlcycle/internal/actor"
+	"github.com/mlcycle/mlcycle/internal/blob"
+	"github.com/mlcycle/mlcycle/internal/registry"
+	"github.com/mlcycle/mlcycle/internal/tracking"
 )
 
 // Cookie names. SessionCookie must match httpapi.SessionCookie.
@@ -72,6 +76,39 @@ type Deps struct {
 	Sessions SessionAuth
 	// Status reports the server's state for the home page; nil shows no cards.
 	Status func(ctx context.Context) Status
+	// Tracking serves the experiment, run and compare pages; nil leaves them
+	// out (their nav item then says they are not available yet).
+	Tracking Tracking
+	// Registry serves the model pages; nil leaves them out.
+	Registry Registry
+	// Artifacts is the artifact store behind the run artifact browser; nil
+	// hides the browser.
+	Artifacts ArtifactStore
+}
+
+// Tracking is what the experiment and run pages read. *tracking.Service
+// implements it.
+type Tracking interface {
+	SearchExperiments(ctx context.Context, q tracking.ExperimentQuery) ([]tracking.Experiment, string, error)
+	GetExperiment(ctx context.Context, id string) (tracking.Experiment, error)
+	SearchRuns(ctx context.Context, q tracking.RunQuery) ([]tracking.Run, string, error)
+	GetRun(ctx context.Context, runID string) (tracking.Run, error)
+	GetMetricHistory(ctx context.Context, runID, key string, maxResults int, pageToken string) ([]tracking.Metric, string, error)
+	GetMetricHistoryBulkInterval(ctx context.Context, q tracking.IntervalQuery) ([]tracking.Metric, error)
+}
+
+// Registry is what the model pages read. *registry.Service implements it.
+type Registry interface {
+	SearchRegisteredModels(ctx context.Context, o registry.SearchOptions) ([]registry.RegisteredModel, string, error)
+	GetRegisteredModel(ctx context.Context, name string) (registry.RegisteredModel, error)
+	SearchModelVersions(ctx context.Context, o registry.SearchOptions) ([]registry.ModelVersion, string, error)
+}
+
+// ArtifactStore reads artifacts for the browser. *blob.Store implements it.
+type ArtifactStore interface {
+	List(ctx context.Context, prefix string) ([]blob.Info, error)
+	Stat(ctx context.Context, key string) (blob.Info, error)
+	Get(ctx context.Context, key string) (io.ReadCloser, int64, error)
 }
 
 //go:embed templates/*.html
@@ -85,6 +122,9 @@ type UI struct {
 	log      *slog.Logger
 	sessions SessionAuth
 	status   func(ctx context.Context) Status
+	tracking Tracking
+	registry Registry
+	blobs    ArtifactStore
 
 	pages    map[string]*template.Template
 	static   fs.FS
@@ -94,7 +134,8 @@ type UI struct {
 
 // New parses the templates and builds the handler.
 func New(d Deps) (*UI, error) {
-	u := &UI{log: d.Logger, sessions: d.Sessions, status: d.Status, pages: map[string]*template.Template{}}
+	u := &UI{log: d.Logger, sessions: d.Sessions, status: d.Status, tracking: d.Tracking, registry: d.Registry,
+		blobs: d.Artifacts, pages: map[string]*template.Template{}}
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
 	}
@@ -106,8 +147,13 @@ func New(d Deps) (*UI, error) {
 		return nil, fmt.Errorf("hashing static files: %w", err)
 	}
 	funcs := template.FuncMap{"asset": u.assetURL, "initial": initial}
-	for _, name := range []string{"home.html", "login.html", "message.html"} {
-		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name)
+	for k, f := range viewFuncs() {
+		funcs[k] = f
+	}
+	for _, name := range []string{"home.html", "login.html", "message.html",
+		"experiments.html", "experiment.html", "run.html", "metric.html", "artifacts.html", "compare.html",
+		"models.html", "model.html"} {
+		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/"+name)
 		if err != nil {
 			return nil, fmt.Errorf("parsing template %s: %w", name, err)
 		}
@@ -120,6 +166,12 @@ func New(d Deps) (*UI, error) {
 	mux.HandleFunc("POST /login", u.login)
 	mux.HandleFunc("POST /logout", u.logout)
 	mux.HandleFunc("GET /static/", u.serveStatic)
+	if u.tracking != nil {
+		u.trackingRoutes(mux)
+	}
+	if u.registry != nil {
+		u.registryRoutes(mux)
+	}
 	mux.Handle("/", u.requireUser(http.HandlerFunc(u.notFound)))
 	u.handler = u.checkCSRF(mux)
 	return u, nil
