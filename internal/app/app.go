@@ -23,7 +23,9 @@ import (
 	"github.com/mlcycle/mlcycle/internal/blob"
 	"github.com/mlcycle/mlcycle/internal/buildinfo"
 	"github.com/mlcycle/mlcycle/internal/httpapi"
+	"github.com/mlcycle/mlcycle/internal/registry"
 	"github.com/mlcycle/mlcycle/internal/store"
+	"github.com/mlcycle/mlcycle/internal/tracking"
 	"github.com/mlcycle/mlcycle/internal/web"
 )
 
@@ -33,6 +35,8 @@ func Migrations() []store.Migration {
 	var m []store.Migration
 	m = append(m, audit.Migrations()...)
 	m = append(m, auth.Migrations()...)
+	m = append(m, tracking.Migrations()...)
+	m = append(m, registry.Migrations()...)
 	return m
 }
 
@@ -46,6 +50,8 @@ type App struct {
 	Artifacts *blob.Store
 	Audit     *audit.Log
 	Auth      *auth.Service
+	Registry  *registry.Service
+	Tracking  *tracking.Service
 
 	api *httpapi.API
 	srv *http.Server
@@ -73,6 +79,9 @@ func New(ctx context.Context, cfg Config, logOut io.Writer) (a *App, err error) 
 	if a.DB, a.Audit, a.Auth, err = openServices(ctx, cfg); err != nil {
 		return nil, err
 	}
+	a.Tracking = tracking.New(a.DB, a.Audit, tracking.Options{})
+	// The registry resolves runs:/ and models:/<id> sources through tracking.
+	a.Registry = registry.New(a.DB, a.Audit, a.Tracking, registry.Options{})
 	if a.Artifacts, err = blob.Open(ctx, cfg.Artifacts); err != nil {
 		return nil, fmt.Errorf("opening artifact store %s: %w", cfg.Artifacts, err)
 	}
@@ -136,22 +145,28 @@ func (a *App) newAPI() (*httpapi.API, error) {
 	if a.cfg.Auth {
 		authn, sessions = a.Auth, a.Auth
 	}
-	ui, err := web.New(web.Deps{Logger: a.log, Sessions: sessions, Status: a.status})
+	ui, err := web.New(web.Deps{Logger: a.log, Sessions: sessions, Status: a.status,
+		Tracking: a.Tracking, Registry: a.Registry, Artifacts: a.Artifacts})
 	if err != nil {
 		return nil, fmt.Errorf("building web UI: %w", err)
 	}
 	api, err := httpapi.New(httpapi.Deps{
-		Logger:       a.log,
-		Auth:         authn,
-		Users:        userAdmin{a.Auth},
-		Audit:        auditLister{a.Audit},
-		Health:       a.DB.Ping,
-		Build:        httpapi.BuildInfo(a.build()),
-		Registry:     reg,
-		AllowedHosts: a.cfg.allowedHosts(),
-		MaxBodyBytes: a.cfg.MaxBodyBytes,
-		Web:          ui.Handler(),
-		DBStats:      a.DB.PoolStats,
+		Logger:         a.log,
+		Auth:           authn,
+		Users:          userAdmin{a.Auth},
+		Audit:          auditLister{a.Audit},
+		Health:         a.DB.Ping,
+		Build:          httpapi.BuildInfo(a.build()),
+		Registry:       reg,
+		AllowedHosts:   a.cfg.allowedHosts(),
+		MaxBodyBytes:   a.cfg.MaxBodyBytes,
+		Web:            ui.Handler(),
+		DBStats:        a.DB.PoolStats,
+		Artifacts:      a.Artifacts,
+		ModelRegistry:  a.Registry,
+		Tracking:       a.Tracking,
+		RunArtifacts:   a.Tracking,
+		ModelArtifacts: a.Registry,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("building API: %w", err)

@@ -136,7 +136,9 @@ func TestRouteRoleTable(t *testing.T) {
 			if rank[r.Role] <= rank[httpapi.RoleViewer] && (code == 401 || code == 403) {
 				t.Errorf("%s as viewer: %d, want allowed", name, code)
 			}
-			if code := call(t, s.URL(), r.Method, path, at.Secret); code == 401 || code == 403 || code >= 500 {
+			// 501 is the deliberate answer of MLflow's multipart-upload routes,
+			// which makes the client fall back to a single PUT.
+			if code := call(t, s.URL(), r.Method, path, at.Secret); code == 401 || code == 403 || (code >= 500 && code != http.StatusNotImplemented) {
 				t.Errorf("%s as admin: %d", name, code)
 			}
 		}
