@@ -100,12 +100,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.agent)
-	switch {
-	case c.token != "":
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	case c.user != "":
-		req.SetBasicAuth(c.user, c.password)
-	}
+	c.authorize(req)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
@@ -127,6 +122,17 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return fmt.Errorf("decoding answer to %s %s: %w", method, path, err)
 	}
 	return nil
+}
+
+// authorize adds the client's credentials to req: a token if it has one,
+// else a user name and password, else nothing.
+func (c *Client) authorize(req *http.Request) {
+	switch {
+	case c.token != "":
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	case c.user != "":
+		req.SetBasicAuth(c.user, c.password)
+	}
 }
 
 func decodeError(resp *http.Response) error {

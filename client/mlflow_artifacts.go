@@ -286,12 +286,7 @@ func (c *Client) newRequest(ctx context.Context, method, p string, q url.Values,
 		return nil, fmt.Errorf("building request: %w", err)
 	}
 	req.Header.Set("User-Agent", c.agent)
-	switch {
-	case c.token != "":
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	case c.user != "":
-		req.SetBasicAuth(c.user, c.password)
-	}
+	c.authorize(req)
 	return req, nil
 }
 

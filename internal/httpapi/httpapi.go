@@ -98,6 +98,9 @@ type Deps struct {
 	// model versions; nil answers their routes 404.
 	RunArtifacts   RunArtifactResolver
 	ModelArtifacts ModelVersionArtifactResolver
+	// LoggedModelArtifacts finds the artifact roots of MLflow 3 logged
+	// models; nil answers their routes 404.
+	LoggedModelArtifacts LoggedModelArtifactResolver
 	// MaxArtifactBytes bounds one artifact upload; zero means no limit.
 	MaxArtifactBytes int64
 	// ModelRegistry serves the MLflow model registry routes; nil answers

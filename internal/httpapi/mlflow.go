@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -75,7 +76,10 @@ func decodeMLflow(r *http.Request, dst any) error {
 // Supported field kinds: string, bool, int/int32/int64, float64, Double,
 // pointers to those, and slices of string or int64.
 func decodeQuery(r *http.Request, dst any) error {
-	q := r.URL.Query()
+	q, err := strictQuery(r)
+	if err != nil {
+		return err
+	}
 	v := reflect.ValueOf(dst).Elem()
 	t := v.Type()
 	for i := range t.NumField() {
@@ -93,6 +97,17 @@ func decodeQuery(r *http.Request, dst any) error {
 		}
 	}
 	return nil
+}
+
+// strictQuery parses the query string, refusing what r.URL.Query silently
+// drops: a pair with ';' or a bad %-escape. Dropping "run_id=a;b" would
+// leave no run_id at all, and an artifact "path=a;b" would name the root.
+func strictQuery(r *http.Request) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, errs.Wrap(errs.Invalid, err, "malformed query string: %v", err)
+	}
+	return q, nil
 }
 
 func setField(fv reflect.Value, vals []string) error {

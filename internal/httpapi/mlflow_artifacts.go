@@ -7,7 +7,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -26,7 +25,11 @@ import (
 //     multipart and presigned routes, which answer 501 NOT_IMPLEMENTED with
 //     the message MLflow's client looks for before it falls back to one PUT;
 //   - run artifacts by run id: GET artifacts/list under both MLflow prefixes,
-//     and GET /get-artifact; a model version's: GET /model-versions/get-artifact.
+//     and GET /get-artifact; a model version's: GET /model-versions/get-artifact;
+//   - an MLflow 3 logged model's, by model id, under both MLflow prefixes:
+//     GET logged-models/<id>/artifacts/directories (the ListLoggedModelArtifacts
+//     RPC) and GET logged-models/<id>/artifacts/files, the download its UI
+//     uses (MLflow serves that one under /ajax-api only; both do no harm).
 //
 // Every client-supplied artifact path goes through blob.CleanPath or
 // blob.Join before it reaches the store, and run and model roots come only
@@ -49,17 +52,27 @@ type ModelVersionArtifactResolver interface {
 	ModelVersionArtifactURI(ctx context.Context, name, version string) (string, error)
 }
 
+// LoggedModelArtifactResolver finds where a logged model's artifacts live.
+// The tracking service implements it.
+type LoggedModelArtifactResolver interface {
+	// LoggedModelArtifactURI returns the model's artifact_location, such as
+	// "mlflow-artifacts:/1/models/<id>/artifacts", or an errs.NotFound error.
+	LoggedModelArtifactURI(ctx context.Context, id string) (string, error)
+}
+
 // artifactDeps is what the artifact routes need from Deps.
 type artifactDeps struct {
-	store  *blob.Store
-	runs   RunArtifactResolver
-	models ModelVersionArtifactResolver
+	store        *blob.Store
+	runs         RunArtifactResolver
+	models       ModelVersionArtifactResolver
+	loggedModels LoggedModelArtifactResolver
 	// maxBytes bounds one upload; zero means no limit.
 	maxBytes int64
 }
 
 func artifactDepsOf(d Deps) artifactDeps {
-	return artifactDeps{store: d.Artifacts, runs: d.RunArtifacts, models: d.ModelArtifacts, maxBytes: d.MaxArtifactBytes}
+	return artifactDeps{store: d.Artifacts, runs: d.RunArtifacts, models: d.ModelArtifacts,
+		loggedModels: d.LoggedModelArtifacts, maxBytes: d.MaxArtifactBytes}
 }
 
 // artifactProxyPrefixes are the roots of MLflow's artifact proxy routes.
@@ -92,6 +105,8 @@ func (a *API) registerMLflowArtifacts() {
 		a.handleRaw("GET", p+"/presigned/{path...}", RoleViewer, a.multipartUnsupported(multipartDownloadUnsupported))
 	}
 	a.mlflow("GET", "/artifacts/list", RoleViewer, a.listRunArtifacts)
+	a.mlflow("GET", "/logged-models/{model_id}/artifacts/directories", RoleViewer, a.listLoggedModelArtifacts)
+	a.mlflowRaw("GET", "/logged-models/{model_id}/artifacts/files", RoleViewer, a.getLoggedModelArtifact)
 	// MLflow serves these two outside its API prefixes; its UI calls them.
 	a.handleRaw("GET", "/get-artifact", RoleViewer, a.getRunArtifact)
 	a.handleRaw("GET", "/model-versions/get-artifact", RoleViewer, a.getModelVersionArtifact)
@@ -132,26 +147,15 @@ func urlArtifactPath(r *http.Request) (string, error) {
 	return key, nil
 }
 
-// artifactQuery parses the query string strictly. r.URL.Query drops a pair
-// it cannot parse (one with ';', say), which would turn "path=a;b" into no
-// path at all: the store's root.
-func artifactQuery(r *http.Request) (url.Values, error) {
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return nil, errs.Wrap(errs.Invalid, err, "malformed query string: %v", err)
-	}
-	return q, nil
-}
-
-// queryArtifactPath cleans the path query parameter; "" is the root when
-// allowEmpty is set.
-func queryArtifactPath(p string, allowEmpty bool) (string, error) {
+// queryArtifactPath cleans p, the value of the query parameter named param;
+// "" is the root when allowEmpty is set.
+func queryArtifactPath(param, p string, allowEmpty bool) (string, error) {
 	if p == "" && !allowEmpty {
-		return "", errs.E(errs.Invalid, "missing value for required parameter 'path'")
+		return "", errs.E(errs.Invalid, "missing value for required parameter '%s'", param)
 	}
 	clean, err := blob.CleanPath(p, allowEmpty)
 	if err != nil {
-		return "", errs.Wrap(errs.Invalid, err, "parameter 'path': %v", err)
+		return "", errs.Wrap(errs.Invalid, err, "parameter '%s': %v", param, err)
 	}
 	return clean, nil
 }
@@ -218,11 +222,11 @@ func (a *API) listArtifacts(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	q, err := artifactQuery(r)
+	q, err := strictQuery(r)
 	if err != nil {
 		return nil, err
 	}
-	dir, err := queryArtifactPath(q.Get("path"), true)
+	dir, err := queryArtifactPath("path", q.Get("path"), true)
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +241,10 @@ func (a *API) listArtifacts(r *http.Request) (any, error) {
 	return listArtifactsResponse{Files: files}, nil
 }
 
-type listRunArtifactsResponse struct {
+// rootedListResponse answers MLflow's ListArtifacts (by run) and
+// ListLoggedModelArtifacts: paths relative to root_uri. next_page_token is
+// never set: a folder is one page.
+type rootedListResponse struct {
 	RootURI string         `json:"root_uri"`
 	Files   []artifactFile `json:"files"`
 }
@@ -247,7 +254,7 @@ type listRunArtifactsResponse struct {
 // the older run_uuid), path, and page_token, which is ignored: the whole
 // folder is one page.
 func (a *API) listRunArtifacts(r *http.Request) (any, error) {
-	q, err := artifactQuery(r)
+	q, err := strictQuery(r)
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +262,7 @@ func (a *API) listRunArtifacts(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	rel, err := queryArtifactPath(q.Get("path"), true)
+	rel, err := queryArtifactPath("path", q.Get("path"), true)
 	if err != nil {
 		return nil, err
 	}
@@ -263,11 +270,22 @@ func (a *API) listRunArtifacts(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	files, err := listUnder(r.Context(), st, root, "path", rel)
+	if err != nil {
+		return nil, err
+	}
+	return rootedListResponse{RootURI: uri, Files: files}, nil
+}
+
+// listUnder lists the folder rel (clean, "" for the root) under the store
+// key root; paths come back relative to root, as MLflow's do. param names
+// the query parameter rel came from, for messages.
+func listUnder(ctx context.Context, st *blob.Store, root, param, rel string) ([]artifactFile, error) {
 	dir, err := blob.Join(root, rel)
 	if err != nil {
-		return nil, errs.Wrap(errs.Invalid, err, "parameter 'path': %v", err)
+		return nil, errs.Wrap(errs.Invalid, err, "parameter '%s': %v", param, err)
 	}
-	infos, err := st.List(r.Context(), dir)
+	infos, err := st.List(ctx, dir)
 	if err != nil {
 		return nil, artifactError(err, rel)
 	}
@@ -279,17 +297,17 @@ func (a *API) listRunArtifacts(r *http.Request) (any, error) {
 		}
 		files = append(files, fileOf(info, name))
 	}
-	return listRunArtifactsResponse{RootURI: uri, Files: files}, nil
+	return files, nil
 }
 
 // getRunArtifact streams one file of a run's artifacts.
 func (a *API) getRunArtifact(w http.ResponseWriter, r *http.Request) {
-	q, err := artifactQuery(r)
+	q, err := strictQuery(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	st, key, rel, err := a.resolveArtifact(q.Get("path"), func() (string, error) {
+	st, key, rel, err := a.resolveArtifact("path", q.Get("path"), func() (string, error) {
 		_, root, err := a.runArtifactRoot(r.Context(), cmp.Or(q.Get("run_id"), q.Get("run_uuid")))
 		return root, err
 	})
@@ -302,12 +320,12 @@ func (a *API) getRunArtifact(w http.ResponseWriter, r *http.Request) {
 
 // getModelVersionArtifact streams one file of a model version.
 func (a *API) getModelVersionArtifact(w http.ResponseWriter, r *http.Request) {
-	q, err := artifactQuery(r)
+	q, err := strictQuery(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	st, key, rel, err := a.resolveArtifact(q.Get("path"), func() (string, error) {
+	st, key, rel, err := a.resolveArtifact("path", q.Get("path"), func() (string, error) {
 		return a.modelVersionArtifactRoot(r.Context(), q.Get("name"), q.Get("version"))
 	})
 	if err != nil {
@@ -317,14 +335,15 @@ func (a *API) getModelVersionArtifact(w http.ResponseWriter, r *http.Request) {
 	a.serveArtifact(w, r, st, key, rel)
 }
 
-// resolveArtifact checks the client's path before asking root for the
-// artifact root, so a hostile path fails the same way whatever it names,
-// and returns the object's key and the cleaned relative path.
-func (a *API) resolveArtifact(p string, root func() (string, error)) (st *blob.Store, key, rel string, err error) {
+// resolveArtifact checks the client's path p, from the query parameter
+// param, before asking root for the artifact root, so a hostile path fails
+// the same way whatever it names, and returns the object's key and the
+// cleaned relative path.
+func (a *API) resolveArtifact(param, p string, root func() (string, error)) (st *blob.Store, key, rel string, err error) {
 	if st, err = a.artifactStore(); err != nil {
 		return nil, "", "", err
 	}
-	if rel, err = queryArtifactPath(p, false); err != nil {
+	if rel, err = queryArtifactPath(param, p, false); err != nil {
 		return nil, "", "", err
 	}
 	base, err := root()
@@ -332,9 +351,76 @@ func (a *API) resolveArtifact(p string, root func() (string, error)) (st *blob.S
 		return nil, "", "", err
 	}
 	if key, err = blob.Join(base, rel); err != nil {
-		return nil, "", "", errs.Wrap(errs.Invalid, err, "parameter 'path': %v", err)
+		return nil, "", "", errs.Wrap(errs.Invalid, err, "parameter '%s': %v", param, err)
 	}
 	return st, key, rel, nil
+}
+
+// listLoggedModelArtifacts lists a folder of a logged model's artifacts,
+// paths relative to the model's artifact root. Query parameters:
+// artifact_directory_path (the root when unset) and page_token, which is
+// ignored: the whole folder is one page.
+func (a *API) listLoggedModelArtifacts(r *http.Request) (any, error) {
+	q, err := strictQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	st, err := a.artifactStore()
+	if err != nil {
+		return nil, err
+	}
+	const param = "artifact_directory_path"
+	rel, err := queryArtifactPath(param, q.Get(param), true)
+	if err != nil {
+		return nil, err
+	}
+	uri, root, err := a.loggedModelArtifactRoot(r.Context(), r.PathValue("model_id"))
+	if err != nil {
+		return nil, err
+	}
+	files, err := listUnder(r.Context(), st, root, param, rel)
+	if err != nil {
+		return nil, err
+	}
+	return rootedListResponse{RootURI: uri, Files: files}, nil
+}
+
+// getLoggedModelArtifact streams one file of a logged model, named by the
+// artifact_file_path query parameter.
+func (a *API) getLoggedModelArtifact(w http.ResponseWriter, r *http.Request) {
+	q, err := strictQuery(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	st, key, rel, err := a.resolveArtifact("artifact_file_path", q.Get("artifact_file_path"), func() (string, error) {
+		_, root, err := a.loggedModelArtifactRoot(r.Context(), r.PathValue("model_id"))
+		return root, err
+	})
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.serveArtifact(w, r, st, key, rel)
+}
+
+// loggedModelArtifactRoot returns a logged model's artifact URI and the
+// store key it maps to. The id only selects a row; the key comes from the
+// stored URI, through artifactRootKey.
+func (a *API) loggedModelArtifactRoot(ctx context.Context, id string) (uri, key string, err error) {
+	if id == "" {
+		return "", "", errs.E(errs.Invalid, "missing value for required parameter 'model_id'")
+	}
+	if a.art.loggedModels == nil {
+		return "", "", errs.E(errs.NotFound, "logged model %s not found", clipPath(id))
+	}
+	if uri, err = a.art.loggedModels.LoggedModelArtifactURI(ctx, id); err != nil {
+		return "", "", err
+	}
+	if key, err = artifactRootKey(uri); err != nil {
+		return "", "", err
+	}
+	return uri, key, nil
 }
 
 // runArtifactRoot returns a run's artifact URI and the store key it maps to.

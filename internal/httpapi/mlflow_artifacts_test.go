@@ -24,10 +24,12 @@ import (
 	"github.com/mlcycle/mlcycle/internal/errs"
 )
 
-// testResolver maps run ids and "name/version" to artifact URIs.
+// testResolver maps run ids, "name/version" and logged model ids to
+// artifact URIs.
 type testResolver struct {
-	runs   map[string]string
-	models map[string]string
+	runs         map[string]string
+	models       map[string]string
+	loggedModels map[string]string
 }
 
 func (tr testResolver) RunArtifactURI(_ context.Context, runID string) (string, error) {
@@ -44,6 +46,13 @@ func (tr testResolver) ModelVersionArtifactURI(_ context.Context, name, version 
 	return "", errs.E(errs.NotFound, "model %s version %s not found", name, version)
 }
 
+func (tr testResolver) LoggedModelArtifactURI(_ context.Context, id string) (string, error) {
+	if uri, ok := tr.loggedModels[id]; ok {
+		return uri, nil
+	}
+	return "", errs.E(errs.NotFound, "logged model %s not found", id)
+}
+
 var testArtifactResolver = testResolver{
 	runs: map[string]string{
 		"r1":    "mlflow-artifacts:/1/r1/artifacts",
@@ -53,6 +62,9 @@ var testArtifactResolver = testResolver{
 	},
 	models: map[string]string{
 		"m/1": "mlflow-artifacts:/1/r1/artifacts/model",
+	},
+	loggedModels: map[string]string{
+		"m-1": "mlflow-artifacts:/1/models/m-1/artifacts",
 	},
 }
 
@@ -80,6 +92,7 @@ func newArtifactEnv(t *testing.T, edit func(*Deps)) *artifactEnv {
 		d.Artifacts = st
 		d.RunArtifacts = testArtifactResolver
 		d.ModelArtifacts = testArtifactResolver
+		d.LoggedModelArtifacts = testArtifactResolver
 		if edit != nil {
 			edit(d)
 		}
@@ -274,11 +287,13 @@ func TestRunArtifactRoutes(t *testing.T) {
 // TestArtifactsWithoutServices: without resolvers the by-id routes answer
 // 404, and without a store every artifact route answers 503.
 func TestArtifactsWithoutServices(t *testing.T) {
-	env := newArtifactEnv(t, func(d *Deps) { d.RunArtifacts, d.ModelArtifacts = nil, nil })
+	env := newArtifactEnv(t, func(d *Deps) { d.RunArtifacts, d.ModelArtifacts, d.LoggedModelArtifacts = nil, nil, nil })
 	for _, tc := range []struct{ path, want string }{
 		{"/api/2.0/mlflow/artifacts/list?run_id=r1", "run r1 not found"},
 		{"/get-artifact?run_id=r1&path=a.txt", "run r1 not found"},
 		{"/model-versions/get-artifact?name=m&version=1&path=a.txt", "model version (name=m, version=1) not found"},
+		{"/api/2.0/mlflow/logged-models/m-1/artifacts/directories", "logged model m-1 not found"},
+		{"/ajax-api/2.0/mlflow/logged-models/m-1/artifacts/files?artifact_file_path=MLmodel", "logged model m-1 not found"},
 	} {
 		res := env.do(t, "GET", tc.path, "")
 		if res.status != 404 || !strings.Contains(res.body, tc.want) || errorCode(t, res.body) != "RESOURCE_DOES_NOT_EXIST" {
@@ -293,6 +308,8 @@ func TestArtifactsWithoutServices(t *testing.T) {
 		{"GET", "/api/2.0/mlflow-artifacts/artifacts"},
 		{"DELETE", "/api/2.0/mlflow-artifacts/artifacts/a.txt"},
 		{"GET", "/get-artifact?run_id=r1&path=a.txt"},
+		{"GET", "/api/2.0/mlflow/logged-models/m-1/artifacts/directories"},
+		{"GET", "/api/2.0/mlflow/logged-models/m-1/artifacts/files?artifact_file_path=a.txt"},
 	} {
 		if res := bare.do(t, tc.method, tc.path, "x"); res.status != 503 {
 			t.Errorf("%s %s without a store: %d %s, want 503", tc.method, tc.path, res.status, res.body)
@@ -442,9 +459,10 @@ func TestArtifactPathAttacks(t *testing.T) {
 	}
 	env.put(t, "1/r1/artifacts/model/MLmodel", "flavors: {}")
 	env.put(t, "1/r1/artifacts/a/b/c.txt", "c")
+	env.put(t, "1/models/m-1/artifacts/MLmodel", "flavors: {}")
 	// Symlinks planted in the store (clients cannot make them) that point
 	// outside it, at each root a route resolves paths against.
-	for _, dir := range []string{"", "1/r1/artifacts", "1/r1/artifacts/model"} {
+	for _, dir := range []string{"", "1/r1/artifacts", "1/r1/artifacts/model", "1/models/m-1/artifacts"} {
 		if err := os.Symlink(env.parent, filepath.Join(env.root, dir, "link")); err != nil {
 			t.Fatal(err)
 		}
@@ -469,7 +487,11 @@ func TestArtifactPathAttacks(t *testing.T) {
 		)
 	}
 	for _, p := range mlflowPrefixes {
-		routes = append(routes, route{"GET", p + "/artifacts/list?run_id=r1&path={p}", 4, true})
+		routes = append(routes,
+			route{"GET", p + "/artifacts/list?run_id=r1&path={p}", 4, true},
+			route{"GET", p + "/logged-models/m-1/artifacts/directories?artifact_directory_path={p}", 5, true},
+			route{"GET", p + "/logged-models/m-1/artifacts/files?artifact_file_path={p}", 5, true},
+		)
 	}
 	routes = append(routes,
 		route{"GET", "/get-artifact?run_uuid=r1&path={p}", 4, true},
@@ -540,10 +562,27 @@ func TestArtifactPathAttacks(t *testing.T) {
 		{"GET", "/api/2.0/mlflow/artifacts/list?run_id=r1&path=a/b"},
 		{"GET", "/get-artifact?run_uuid=r1&path=a/b/c.txt"},
 		{"GET", "/model-versions/get-artifact?name=m&version=1&path=MLmodel"},
+		{"GET", "/api/2.0/mlflow/logged-models/m-1/artifacts/directories"},
+		{"GET", "/ajax-api/2.0/mlflow/logged-models/m-1/artifacts/files?artifact_file_path=MLmodel"},
 	} {
 		if status, body := rawRequest(t, env.srv.URL, tc.method, tc.target, ""); status != 200 {
 			t.Errorf("%s %s: %d %s", tc.method, tc.target, status, body)
 		}
+	}
+
+	// A logged model id only selects a row; a hostile one names no model
+	// and reaches nothing on disk.
+	for _, id := range []string{"..%2f..%2f..%2fsentinel.txt", "%2e%2e", "m-1%2f..%2f..", "m-1;x", "m-1%00"} {
+		for _, route := range []string{"directories", "files?artifact_file_path=MLmodel"} {
+			target := "/api/2.0/mlflow/logged-models/" + id + "/artifacts/" + route
+			status, body := rawRequest(t, env.srv.URL, "GET", target, "")
+			if status != 400 && status != 404 {
+				t.Errorf("GET %s: %d %s, want 400 or 404", target, status, body)
+			}
+		}
+	}
+	if after := snapshotTree(t, env.parent); !maps.Equal(before, after) {
+		t.Fatalf("hostile logged model ids changed the disk:\nbefore %v\nafter  %v", before, after)
 	}
 }
 
