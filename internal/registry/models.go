@@ -277,9 +277,9 @@ func fillModels(ctx context.Context, q store.Querier, ms []RegisteredModel) erro
 		at[m.Name] = i
 		names[i] = m.Name
 	}
-	for _, part := range chunks(names, 500) {
-		in := placeholders(len(part))
-		rows, err := q.Query(ctx, `SELECT name, key, value FROM registered_model_tags WHERE name IN (`+in+`) ORDER BY name, key`, anySlice(part)...)
+	for _, part := range store.Batches(names, 500) {
+		in := store.Placeholders(len(part))
+		rows, err := q.Query(ctx, `SELECT name, key, value FROM registered_model_tags WHERE name IN (`+in+`) ORDER BY name, key`, store.Args(part)...)
 		if err != nil {
 			return fmt.Errorf("reading registered model tags: %w", err)
 		}
@@ -297,7 +297,7 @@ func fillModels(ctx context.Context, q store.Querier, ms []RegisteredModel) erro
 			return fmt.Errorf("reading registered model tags: %w", err)
 		}
 
-		rows, err = q.Query(ctx, `SELECT name, alias, version FROM registered_model_aliases WHERE name IN (`+in+`) ORDER BY name, alias`, anySlice(part)...)
+		rows, err = q.Query(ctx, `SELECT name, alias, version FROM registered_model_aliases WHERE name IN (`+in+`) ORDER BY name, alias`, store.Args(part)...)
 		if err != nil {
 			return fmt.Errorf("reading registered model aliases: %w", err)
 		}
@@ -329,12 +329,12 @@ func fillModels(ctx context.Context, q store.Querier, ms []RegisteredModel) erro
 // by version number, with tags and aliases.
 func latestVersions(ctx context.Context, q store.Querier, names []string) (map[string][]ModelVersion, error) {
 	var all []ModelVersion
-	for _, part := range chunks(names, 500) {
+	for _, part := range store.Batches(names, 500) {
 		vs, err := queryVersions(ctx, q, `SELECT `+versionCols+` FROM model_versions v
-			WHERE v.deleted = 0 AND v.name IN (`+placeholders(len(part))+`)
+			WHERE v.deleted = 0 AND v.name IN (`+store.Placeholders(len(part))+`)
 			AND v.version = (SELECT MAX(v2.version) FROM model_versions v2
 				WHERE v2.name = v.name AND v2.current_stage = v.current_stage AND v2.deleted = 0)
-			ORDER BY v.name, v.version`, anySlice(part)...)
+			ORDER BY v.name, v.version`, store.Args(part)...)
 		if err != nil {
 			return nil, fmt.Errorf("reading latest versions: %w", err)
 		}

@@ -322,7 +322,7 @@ func stringCond(d store.Dialect, col string, c filter.Clause, lists bool) (strin
 		if len(c.List) == 0 {
 			return "", nil, errs.E(errs.Invalid, "The %s list for %s is empty", op, quote(c.Key))
 		}
-		return col + " " + op + " (" + placeholders(len(c.List)) + ")", anySlice(c.List), nil
+		return col + " " + op + " (" + store.Placeholders(len(c.List)) + ")", store.Args(c.List), nil
 	}
 	if c.IsNum {
 		return "", nil, errs.E(errs.Invalid, "Expected a quoted string value for %s, got %v", quote(c.Key), c.Num)
@@ -333,10 +333,10 @@ func stringCond(d store.Dialect, col string, c filter.Clause, lists bool) (strin
 	case "!=":
 		return col + " <> ?", []any{c.Str}, nil
 	case "LIKE":
-		cond, arg := like(d, col, c.Str, false)
+		cond, arg := d.Like(col, c.Str, false)
 		return cond, []any{arg}, nil
 	case "ILIKE":
-		cond, arg := like(d, col, c.Str, true)
+		cond, arg := d.Like(col, c.Str, true)
 		return cond, []any{arg}, nil
 	}
 	return "", nil, errs.E(errs.Invalid, "Invalid comparator %s for %s", quote(c.Op), quote(c.Key))
@@ -365,39 +365,6 @@ func numberCond(col string, c filter.Clause) (string, []any, error) {
 		return col + " <> ?", []any{n}, nil
 	}
 	return "", nil, errs.E(errs.Invalid, "Invalid comparator %s for %s: use =, !=, <, <=, > or >=", quote(c.Op), quote(c.Key))
-}
-
-// like returns a LIKE (case-sensitive) or ILIKE (case-insensitive) match of
-// col against an MLflow pattern ('%' any run, '_' one character, no escape
-// character) that means the same on both engines. SQLite's LIKE ignores ASCII
-// case, so a case-sensitive match there is a GLOB with the pattern
-// translated; PostgreSQL's LIKE escapes with '\' unless told otherwise.
-func like(d store.Dialect, col, pattern string, fold bool) (string, string) {
-	if d == store.Postgres {
-		if fold {
-			return col + ` ILIKE ? ESCAPE ''`, pattern
-		}
-		return col + ` LIKE ? ESCAPE ''`, pattern
-	}
-	if fold {
-		return col + ` LIKE ?`, pattern
-	}
-	var b strings.Builder
-	for _, r := range pattern {
-		switch r {
-		case '%':
-			b.WriteByte('*')
-		case '_':
-			b.WriteByte('?')
-		case '*', '?', '[':
-			b.WriteByte('[')
-			b.WriteRune(r)
-			b.WriteByte(']')
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return col + ` GLOB ?`, b.String()
 }
 
 // textOrder orders a text column by its bytes on both engines: SQLite does

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/mlcycle/mlcycle/internal/errs"
-	"github.com/mlcycle/mlcycle/internal/store"
 )
 
 func modelNames(ms []RegisteredModel) []string {
@@ -262,24 +261,3 @@ func TestSearchModelVersions(t *testing.T) {
 	})
 }
 
-func TestLike(t *testing.T) {
-	tests := []struct {
-		d       store.Dialect
-		pattern string
-		fold    bool
-		sql     string
-		arg     string
-	}{
-		{store.SQLite, "a%b_c", false, "x GLOB ?", "a*b?c"},
-		{store.SQLite, "a*b?[c]", false, "x GLOB ?", "a[*]b[?][[]c]"},
-		{store.SQLite, "A%", true, "x LIKE ?", "A%"},
-		{store.Postgres, `a\%`, false, "x LIKE ? ESCAPE ''", `a\%`},
-		{store.Postgres, "a%", true, "x ILIKE ? ESCAPE ''", "a%"},
-	}
-	for _, tc := range tests {
-		sql, arg := like(tc.d, "x", tc.pattern, tc.fold)
-		if sql != tc.sql || arg != tc.arg {
-			t.Errorf("like(%s, %q, %v) = %q %q, want %q %q", tc.d, tc.pattern, tc.fold, sql, arg, tc.sql, tc.arg)
-		}
-	}
-}

@@ -85,7 +85,7 @@ func fillVersions(ctx context.Context, q store.Querier, vs []ModelVersion) error
 	for i, v := range vs {
 		at[key{v.Name, v.Version}] = i
 	}
-	for _, part := range chunks(vs, 400) {
+	for _, part := range store.Batches(vs, 400) {
 		pairs := strings.TrimSuffix(strings.Repeat("(?, ?), ", len(part)), ", ")
 		args := make([]any, 0, 2*len(part))
 		for _, v := range part {

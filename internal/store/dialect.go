@@ -49,15 +49,6 @@ func retryable(err error) bool {
 	return false
 }
 
-// ILike returns a case-insensitive LIKE of expr against a placeholder.
-func (d Dialect) ILike(expr string) string {
-	if d == Postgres {
-		return expr + " ILIKE ?"
-	}
-	// SQLite's LIKE is case-insensitive for ASCII already.
-	return expr + " LIKE ?"
-}
-
 // expand replaces the dialect tokens of a migration:
 //
 //	{{id}}     an auto-incrementing BIGINT primary key
@@ -68,4 +59,68 @@ func (d Dialect) expand(sql string) string {
 		"{{bytes}}", map[Dialect]string{SQLite: "BLOB", Postgres: "BYTEA"}[d],
 	)
 	return r.Replace(sql)
+}
+
+// Like returns a LIKE match of col against an MLflow-style pattern ('%' any
+// run, '_' one character, no escape character) that means the same on both
+// engines, and the argument to bind: case-sensitive unless fold. SQLite's
+// LIKE ignores ASCII case, so a case-sensitive match there is a GLOB with the
+// pattern translated; PostgreSQL's LIKE escapes with '\' unless told not to.
+func (d Dialect) Like(col, pattern string, fold bool) (string, string) {
+	if d == Postgres {
+		if fold {
+			return col + ` ILIKE ? ESCAPE ''`, pattern
+		}
+		return col + ` LIKE ? ESCAPE ''`, pattern
+	}
+	if fold {
+		return col + ` LIKE ?`, pattern
+	}
+	var b strings.Builder
+	for _, r := range pattern {
+		switch r {
+		case '%':
+			b.WriteByte('*')
+		case '_':
+			b.WriteByte('?')
+		case '*', '?', '[':
+			b.WriteByte('[')
+			b.WriteRune(r)
+			b.WriteByte(']')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return col + ` GLOB ?`, b.String()
+}
+
+// Placeholders returns "?, ?, ..." with n marks, for IN lists.
+func Placeholders(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strings.Repeat("?, ", n-1) + "?"
+}
+
+// Args turns a typed slice into query arguments.
+func Args[T any](xs []T) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = x
+	}
+	return out
+}
+
+// Batches splits xs into slices of at most n, to keep IN lists under the
+// engines' bound-parameter limits.
+func Batches[T any](xs []T, n int) [][]T {
+	var out [][]T
+	for len(xs) > n {
+		out = append(out, xs[:n])
+		xs = xs[n:]
+	}
+	if len(xs) > 0 {
+		out = append(out, xs)
+	}
+	return out
 }
