@@ -260,4 +260,3 @@ func TestSearchModelVersions(t *testing.T) {
 		}
 	})
 }
-
