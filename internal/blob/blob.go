@@ -8,6 +8,7 @@
 package blob
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -346,4 +347,18 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// WriteTo lets io.Copy hand an in-memory source straight to the writer:
+// without it the bucket writer's ReadFrom allocates and zeroes a 1 MiB
+// buffer per object, which dominated adding many small dataset chunks.
+// Streamed sources keep going through Read, so cancellation stays prompt.
+func (c ctxReader) WriteTo(w io.Writer) (int64, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if br, ok := c.r.(*bytes.Reader); ok {
+		return br.WriteTo(w)
+	}
+	return io.CopyBuffer(w, struct{ io.Reader }{c}, make([]byte, 64<<10))
 }
