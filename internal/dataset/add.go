@@ -1,0 +1,483 @@
+package dataset
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mlcycle/mlcycle/internal/errs"
+)
+
+// AddInput describes an add.
+type AddInput struct {
+	Name    string
+	Message string
+	// Paths are files, folders and glob patterns, relative to the current
+	// directory. A folder adds every file under it.
+	Paths []string
+	// BaseDir is the folder dataset paths are relative to; every file must
+	// be inside it. Empty means the folder itself when Paths is one folder,
+	// else the current directory.
+	BaseDir string
+	// Validate, when set, checks the files before anything is recorded (it
+	// runs while they are hashed); an error fails the add and is returned
+	// as is.
+	Validate func(ctx context.Context, files []LocalFile) error
+	// Progress, when set, is called about every 100 ms and once at the end
+	// with the bytes done and the total (files from the state cache count as
+	// done at once). Calls never overlap.
+	Progress func(done, total int64)
+	// NoProfile skips table profiling even when the Service has a profiler.
+	NoProfile bool
+}
+
+// AddStats tells what an add did.
+type AddStats struct {
+	Files         int64 // files in the version
+	Bytes         int64 // their total size
+	FilesHashed   int64 // files read and hashed; the others came from the state cache
+	BytesHashed   int64
+	CacheHits     int64 // files whose hash came from the state cache
+	FilesProfiled int64 // files the profiler read
+	ChunksNew     int64 // chunks written to the blob store
+	BytesNew      int64 // bytes written to the blob store (the manifest aside)
+	ChunksReused  int64 // chunks found already stored
+	Elapsed       time.Duration
+}
+
+// AddResult is the version an add recorded, or the newest version when the
+// files were unchanged (Created false: nothing new was recorded).
+type AddResult struct {
+	Version Version
+	Created bool
+	Stats   AddStats
+}
+
+// Add records a new version of the dataset in.Name (created if new) from
+// local files: it hashes and chunks them on all cores, stores the chunks not
+// stored yet, optionally profiles and validates, and records the version
+// with its audit event. Files whose size, mtime and inode match the state
+// cache are not read at all. If the content equals the newest version's,
+// nothing is recorded and that version is returned.
+//
+// Add is all or nothing: bad input (an illegal name, a path outside the
+// base, an unreadable file, a file that changes while read, a table the
+// profiler cannot read, failed validation) or a cancelled ctx records no
+// version. Chunks stored before the failure stay registered, for the next
+// add to reuse (GC removes them after the grace period if none does).
+func (s *Service) Add(ctx context.Context, in AddInput) (AddResult, error) {
+	started := time.Now()
+	if err := ValidateName(in.Name); err != nil {
+		return AddResult{}, err
+	}
+	if err := checkMessage(in.Message); err != nil {
+		return AddResult{}, err
+	}
+	base, shown, err := resolveBase(in.Paths, in.BaseDir)
+	if err != nil {
+		return AddResult{}, err
+	}
+	// Read the state cache while the files are listed and stat'ed: both
+	// take tens of milliseconds for 10,000 files.
+	type loaded struct {
+		cache   *stateCache
+		entries map[string]stateEntry
+		err     error
+	}
+	lc := make(chan loaded, 1)
+	go func() {
+		var l loaded
+		if l.cache, l.err = s.stateCache(ctx); l.cache != nil && l.err == nil {
+			l.entries, l.err = l.cache.load(ctx, base)
+		}
+		lc <- l
+	}()
+	files, err := collectFiles(base, shown, in.Paths)
+	state := <-lc
+	if err != nil {
+		return AddResult{}, err
+	}
+	if state.err != nil {
+		return AddResult{}, state.err
+	}
+	if len(files) > MaxFiles {
+		return AddResult{}, errs.E(errs.Invalid, "%d files: at most %d are allowed in one version", len(files), MaxFiles)
+	}
+	a := &adder{s: s, in: in, files: files, profile: s.opts.Profile}
+	if in.NoProfile {
+		a.profile = nil
+	}
+	res, err := a.run(ctx, state.cache, state.entries)
+	res.Stats.Elapsed = time.Since(started)
+	return res, err
+}
+
+// adder is the state of one Add.
+type adder struct {
+	s       *Service
+	in      AddInput
+	files   []localFile
+	profile ProfileFunc
+
+	entries []FileEntry
+	states  []*stateEntry // new or updated cache entries, by file index
+	used    []string      // cache hits whose used_at needs refreshing
+	stats   AddStats
+	hitSize int64 // bytes of files not read, counted as done at once
+	// rehashedHits are cache hits read again because a chunk was missing.
+	rehashedHits int
+	p            *hashPipeline
+
+	profiled, hashedFiles, hashedBytes atomic.Int64
+}
+
+type addTask struct {
+	i       int
+	hash    bool // read and hash the file
+	profile bool // run the profiler on it
+}
+
+func (a *adder) run(ctx context.Context, cache *stateCache, cached map[string]stateEntry) (AddResult, error) {
+	s := a.s
+	a.entries = make([]FileEntry, len(a.files))
+	a.states = make([]*stateEntry, len(a.files))
+	for _, f := range a.files {
+		a.stats.Files++
+		a.stats.Bytes += f.st.size
+	}
+
+	var tasks []addTask
+	var hits []int
+	refreshBefore := s.now().Add(-stateRefresh).UnixMilli()
+	for i, f := range a.files {
+		e, ok := cached[f.open]
+		if !ok || e.st != f.st {
+			tasks = append(tasks, addTask{i: i, hash: true, profile: a.profile != nil})
+			continue
+		}
+		a.entries[i] = FileEntry{Path: f.rel, Size: e.st.size, Hash: e.hash, Chunks: e.chunks}
+		hits = append(hits, i)
+		if a.profile != nil {
+			if e.profiled {
+				a.entries[i].Profile = e.profile
+			} else {
+				tasks = append(tasks, addTask{i: i, profile: true})
+			}
+		}
+		if e.usedAt < refreshBefore {
+			a.used = append(a.used, f.open)
+		}
+	}
+
+	// Unchanged tree: compare with the newest version without touching a
+	// file or a chunk.
+	if len(tasks) == 0 {
+		m := Manifest{Format: ManifestFormat, Files: a.entries}
+		if v, same, err := s.latestIfDigest(ctx, a.in.Name, m.Digest()); err != nil {
+			return AddResult{}, err
+		} else if same {
+			if err := a.validate(ctx); err != nil {
+				return AddResult{}, err
+			}
+			a.stats.CacheHits = int64(len(hits))
+			a.stats.ChunksReused = int64(len(m.Chunks()))
+			if a.in.Progress != nil {
+				a.in.Progress(a.stats.Bytes, a.stats.Bytes)
+			}
+			a.saveState(ctx, cache)
+			return AddResult{Version: v, Stats: a.stats}, nil
+		}
+	}
+
+	epoch, err := s.gcEpoch(ctx)
+	if err != nil {
+		return AddResult{}, err
+	}
+	reg := &registrar{s: s, epoch: epoch}
+	a.p = newHashPipeline(s, reg, s.opts.Workers)
+
+	// A cache hit saves reading the file only if its chunks are still
+	// stored (the cache is per machine; the store may be new or collected).
+	tasks, err = a.checkHits(ctx, hits, tasks)
+	if err != nil {
+		return AddResult{}, err
+	}
+	for _, i := range hits {
+		if a.entries[i].Hash != "" {
+			a.hitSize += a.entries[i].Size
+		}
+	}
+
+	err = a.process(ctx, tasks)
+	if err != nil {
+		// Keep what is stored reusable: register it and remember hashes.
+		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = reg.flush(cleanup)
+		a.saveState(cleanup, cache)
+		return AddResult{Stats: a.finishStats(len(hits))}, err
+	}
+	if err := reg.flush(ctx); err != nil {
+		return AddResult{}, err
+	}
+	a.saveState(ctx, cache)
+	m := Manifest{Format: ManifestFormat, Files: a.entries}.Normalize()
+	if err := m.Validate(); err != nil {
+		return AddResult{}, fmt.Errorf("building the manifest: %w", err)
+	}
+	v, created, err := s.recordVersion(ctx, a.in.Name, m, a.in.Message)
+	if err != nil {
+		return AddResult{}, err
+	}
+	return AddResult{Version: v, Created: created, Stats: a.finishStats(len(hits))}, nil
+}
+
+func (a *adder) finishStats(hits int) AddStats {
+	st := a.stats
+	st.FilesHashed = a.hashedFiles.Load()
+	st.BytesHashed = a.hashedBytes.Load()
+	st.CacheHits = int64(hits - a.rehashedHits)
+	st.FilesProfiled = a.profiled.Load()
+	if a.p != nil {
+		st.ChunksNew = a.p.newChunks.Load()
+		st.BytesNew = a.p.newBytes.Load()
+		st.ChunksReused = a.p.reused.Load()
+	}
+	return st
+}
+
+// checkHits looks up the chunks of the cache hits in one batched query. Hits
+// with a chunk no longer stored are read again; the others' chunks are
+// touched, so GC keeps them while this add runs.
+func (a *adder) checkHits(ctx context.Context, hits []int, tasks []addTask) ([]addTask, error) {
+	if len(hits) == 0 {
+		return tasks, nil
+	}
+	var hashes []string
+	seen := map[string]bool{}
+	for _, i := range hits {
+		for _, c := range a.entries[i].ChunkList() {
+			if !seen[c.Hash] {
+				seen[c.Hash] = true
+				hashes = append(hashes, c.Hash)
+			}
+		}
+	}
+	known, err := knownChunks(ctx, a.s.db, hashes)
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range hits {
+		for _, c := range a.entries[i].ChunkList() {
+			if _, ok := known[c.Hash]; !ok {
+				tasks = append(tasks, addTask{i: i, hash: true, profile: a.profile != nil && a.entries[i].Profile == nil})
+				a.entries[i] = FileEntry{}
+				a.rehashedHits++
+				break
+			}
+		}
+	}
+	// A rehashed hit may be queued twice (profile, then hash): keep one task.
+	byFile := map[int]int{}
+	var out []addTask
+	for _, t := range tasks {
+		if j, ok := byFile[t.i]; ok {
+			out[j].hash = out[j].hash || t.hash
+			out[j].profile = out[j].profile || t.profile
+			continue
+		}
+		byFile[t.i] = len(out)
+		out = append(out, t)
+	}
+	for h := range known {
+		a.p.seen.Store(h, true)
+		a.p.reused.Add(1)
+		if err := a.p.reg.touch(ctx, h); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// process runs the tasks on the file workers, the validation hook beside
+// them, and the progress reporter.
+func (a *adder) process(ctx context.Context, tasks []addTask) error {
+	g, gctx := errgroup.WithContext(ctx)
+	stopChunks := a.p.startChunkWorkers(gctx, a.s.opts.Workers)
+	stopProgress := a.reportProgress()
+	g.Go(func() error { return a.validate(gctx) })
+	queue := make(chan addTask)
+	g.Go(func() error {
+		defer close(queue)
+		for _, t := range tasks {
+			select {
+			case queue <- t:
+			case <-gctx.Done():
+				return nil
+			}
+		}
+		return nil
+	})
+	// Twice as many file readers as cores: small files spend much of their
+	// time in open, stat and the blob store's rename.
+	for range 2 * a.s.opts.Workers {
+		g.Go(func() error {
+			for t := range queue {
+				if err := a.do(gctx, t); err != nil {
+					return err
+				}
+			}
+			return gctx.Err()
+		})
+	}
+	err := g.Wait()
+	stopChunks()
+	if err == nil {
+		err = ctx.Err()
+	}
+	stopProgress(err == nil)
+	return err
+}
+
+func (a *adder) validate(ctx context.Context) error {
+	if a.in.Validate == nil {
+		return nil
+	}
+	files := make([]LocalFile, len(a.files))
+	for i, f := range a.files {
+		files[i] = LocalFile{Path: f.rel, AbsPath: f.open, Size: f.st.size}
+	}
+	return a.in.Validate(ctx, files)
+}
+
+type profileResult struct {
+	raw json.RawMessage
+	err error
+}
+
+// do hashes and/or profiles one file.
+func (a *adder) do(ctx context.Context, t addTask) error {
+	f := a.files[t.i]
+	var prof chan profileResult
+	if t.profile {
+		prof = make(chan profileResult, 1)
+		go func() {
+			raw, err := a.profile(ctx, f.open)
+			prof <- profileResult{raw, err}
+		}()
+	}
+	readStart := time.Now()
+	var st *stateEntry
+	if t.hash {
+		h, err := a.p.hashFile(ctx, f)
+		if err != nil {
+			return err
+		}
+		a.hashedFiles.Add(1)
+		a.hashedBytes.Add(h.size)
+		a.entries[t.i] = FileEntry{Path: f.rel, Size: h.size, Hash: h.hash, Chunks: h.chunks}
+		// A file modified just before it was read may change again within
+		// its mtime's granularity: do not cache it (see racyWindow).
+		if h.st.mtime <= readStart.Add(-racyWindow).UnixNano() {
+			st = &stateEntry{st: h.st, hash: h.hash, chunks: h.chunks}
+		}
+	} else {
+		e := a.entries[t.i]
+		st = &stateEntry{st: f.st, hash: e.Hash, chunks: e.Chunks}
+	}
+	if prof != nil {
+		var r profileResult
+		select {
+		case r = <-prof:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if r.err != nil {
+			code := errs.CodeOf(r.err)
+			if code == errs.Internal {
+				code = errs.Invalid
+			}
+			return errs.E(code, "profiling %s: %s", f.rel, errMessage(r.err))
+		}
+		if len(r.raw) > 0 && !json.Valid(r.raw) {
+			return fmt.Errorf("profiling %s: the profiler returned invalid JSON", f.rel)
+		}
+		a.profiled.Add(1)
+		a.entries[t.i].Profile = r.raw
+		if st != nil {
+			st.profiled, st.profile = true, r.raw
+		}
+	}
+	a.states[t.i] = st
+	return nil
+}
+
+// errMessage is the message of err for a user: the client-safe message of
+// a kinded error, the full text otherwise.
+func errMessage(err error) string {
+	if errs.CodeOf(err) == errs.Internal {
+		return err.Error()
+	}
+	return errs.MessageOf(err)
+}
+
+// reportProgress calls the Progress hook every 100 ms until stopped; the
+// final call (on success) reports everything done.
+func (a *adder) reportProgress() func(done bool) {
+	if a.in.Progress == nil {
+		return func(bool) {}
+	}
+	var mu sync.Mutex
+	report := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		a.in.Progress(min(a.hitSize+a.p.progress.Load(), a.stats.Bytes), a.stats.Bytes)
+	}
+	stop := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				report()
+			case <-stop:
+				return
+			}
+		}
+	}()
+	return func(done bool) {
+		close(stop)
+		<-stopped
+		if done {
+			mu.Lock()
+			defer mu.Unlock()
+			a.in.Progress(a.stats.Bytes, a.stats.Bytes)
+		}
+	}
+}
+
+// saveState writes the new and updated cache entries. The cache is an
+// optimisation: failing to write it fails nothing.
+func (a *adder) saveState(ctx context.Context, cache *stateCache) {
+	if cache == nil {
+		return
+	}
+	entries := map[string]stateEntry{}
+	for i, st := range a.states {
+		if st != nil {
+			entries[a.files[i].open] = *st
+		}
+	}
+	if len(entries) == 0 && len(a.used) == 0 {
+		return
+	}
+	_ = cache.save(ctx, entries, a.used, a.s.now())
+}

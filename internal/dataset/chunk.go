@@ -1,0 +1,360 @@
+package dataset
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/restic/chunker"
+	"github.com/zeebo/blake3"
+
+	"github.com/mlcycle/mlcycle/internal/errs"
+)
+
+// Chunking parameters. They are part of the storage format: every machine
+// must cut the same bytes at the same places, or identical data would be
+// stored twice and versions would not deduplicate across clients. Changing
+// any of them is a new format.
+//
+// A cut is made where the Rabin fingerprint of the last 64 bytes, over
+// Polynomial, has its low ChunkAvgBits bits zero, but never before ChunkMin
+// bytes and always at ChunkMax: chunks are 512 KiB to 8 MiB, about 1 MiB on
+// average. Files smaller than ChunkMin are always one chunk.
+const (
+	ChunkMin     = 512 << 10
+	ChunkMax     = 8 << 20
+	ChunkAvgBits = 19
+	// Polynomial is an irreducible polynomial of degree 53 over GF(2)
+	// (restic's chunker needs one; it is fixed here instead of random).
+	Polynomial = chunker.Pol(0x3DA3358B4DC173)
+)
+
+// hashPipeline hashes files and stores their chunks. Each file is read by
+// one goroutine; a file of at least ChunkMin bytes is cut by the chunker in
+// that goroutine while a shared pool hashes and stores its chunks and one
+// more goroutine computes the whole-file hash in order. Chunk buffers come
+// from a bounded pool, so memory stays at a few buffers per worker whatever
+// the file sizes.
+type hashPipeline struct {
+	s   *Service
+	reg *registrar
+
+	bufs     chan *chunkBuf // free buffers
+	bufCount atomic.Int32   // buffers allocated so far
+	maxBufs  int32
+	small    sync.Pool // *[]byte of ChunkMin bytes
+	chunkers sync.Pool // *chunker.Chunker
+	jobs     chan chunkJob
+
+	seen sync.Map // chunk hashes stored, being stored or known present in this run
+
+	progress atomic.Int64 // bytes read
+	newChunks,
+	newBytes,
+	reused atomic.Int64
+}
+
+type chunkBuf struct {
+	b    []byte // cap ChunkMax
+	data []byte
+	refs atomic.Int32
+	p    *hashPipeline
+}
+
+func (b *chunkBuf) release() {
+	if b.refs.Add(-1) == 0 {
+		b.p.bufs <- b
+	}
+}
+
+type chunkOut struct {
+	hash string
+	size int64
+	err  error
+}
+
+type chunkJob struct {
+	buf *chunkBuf
+	out *chunkOut
+	wg  *sync.WaitGroup
+}
+
+func newHashPipeline(s *Service, reg *registrar, workers int) *hashPipeline {
+	p := &hashPipeline{s: s, reg: reg, maxBufs: int32(2*workers + 2)}
+	p.bufs = make(chan *chunkBuf, p.maxBufs)
+	p.jobs = make(chan chunkJob, workers)
+	p.small.New = func() any { b := make([]byte, ChunkMin); return &b }
+	return p
+}
+
+// startChunkWorkers runs n chunk hashers until stop is called.
+func (p *hashPipeline) startChunkWorkers(ctx context.Context, n int) (stop func()) {
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range p.jobs {
+				if err := ctx.Err(); err != nil {
+					j.out.err = err
+				} else {
+					sum := blake3.Sum256(j.buf.data)
+					j.out.hash = hex.EncodeToString(sum[:])
+					j.out.err = p.store(ctx, j.out.hash, j.buf.data)
+				}
+				j.buf.release()
+				j.wg.Done()
+			}
+		}()
+	}
+	return func() { close(p.jobs); wg.Wait() }
+}
+
+// getBuf returns a free chunk buffer, allocating up to maxBufs of them.
+func (p *hashPipeline) getBuf(ctx context.Context) (*chunkBuf, error) {
+	select {
+	case b := <-p.bufs:
+		return b, nil
+	default:
+	}
+	if p.bufCount.Add(1) <= p.maxBufs {
+		return &chunkBuf{b: make([]byte, 0, ChunkMax), p: p}, nil
+	}
+	select {
+	case b := <-p.bufs:
+		return b, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// store makes sure the chunk is in the blob store: skipped when this run
+// already handled it or it is registered, written otherwise.
+func (p *hashPipeline) store(ctx context.Context, hash string, data []byte) error {
+	if _, dup := p.seen.LoadOrStore(hash, true); dup {
+		return nil
+	}
+	known, err := p.s.chunkKnown(ctx, hash)
+	if err != nil {
+		return err
+	}
+	if known {
+		p.reused.Add(1)
+		return p.reg.touch(ctx, hash)
+	}
+	n, err := p.s.blobs.Put(ctx, ChunkKey(hash), bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("storing chunk %s: %w", hash, err)
+	}
+	p.newChunks.Add(1)
+	p.newBytes.Add(n)
+	return p.reg.add(ctx, Chunk{Hash: hash, Size: n})
+}
+
+// hashed is what hashing one file found.
+type hashed struct {
+	hash   string
+	size   int64
+	chunks []Chunk // nil for a single chunk or an empty file
+	st     fileStat
+}
+
+// hashFile reads, hashes and stores one file. It fails if the file changes
+// while being read, so the hash always matches the stat recorded with it.
+func (p *hashPipeline) hashFile(ctx context.Context, lf localFile) (hashed, error) {
+	f, err := os.Open(lf.open)
+	if err != nil {
+		return hashed{}, errs.E(errs.Invalid, "cannot read %s: %v", lf.rel, pathErr(err))
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return hashed{}, errs.E(errs.Invalid, "cannot read %s: %v", lf.rel, pathErr(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return hashed{}, errs.E(errs.Invalid, "%s is not a regular file", lf.rel)
+	}
+	before := statOf(fi)
+	var h hashed
+	switch {
+	case before.size == 0:
+		h = hashed{hash: emptyHash}
+	case before.size < ChunkMin:
+		h, err = p.hashSmall(ctx, f, lf, before.size)
+	default:
+		h, err = p.hashLarge(ctx, f, lf)
+	}
+	if err != nil {
+		return hashed{}, err
+	}
+	fi, err = f.Stat()
+	if err != nil {
+		return hashed{}, errs.E(errs.Invalid, "cannot read %s: %v", lf.rel, pathErr(err))
+	}
+	after := statOf(fi)
+	if after != before || h.size != before.size {
+		return hashed{}, errs.E(errs.Invalid, "%s changed while it was being added; add it again once it is complete", lf.rel)
+	}
+	h.st = after
+	return h, nil
+}
+
+func (p *hashPipeline) hashSmall(ctx context.Context, f *os.File, lf localFile, size int64) (hashed, error) {
+	bp := p.small.Get().(*[]byte)
+	defer p.small.Put(bp)
+	buf := (*bp)[:size]
+	if _, err := io.ReadFull(f, buf); err != nil {
+		if err == io.ErrUnexpectedEOF || err == io.EOF {
+			return hashed{}, errs.E(errs.Invalid, "%s changed while it was being added; add it again once it is complete", lf.rel)
+		}
+		return hashed{}, errs.E(errs.Invalid, "cannot read %s: %v", lf.rel, pathErr(err))
+	}
+	p.progress.Add(size)
+	sum := blake3.Sum256(buf)
+	hash := hex.EncodeToString(sum[:])
+	if err := p.store(ctx, hash, buf); err != nil {
+		return hashed{}, err
+	}
+	return hashed{hash: hash, size: size}, nil
+}
+
+// hashLarge streams the file through the chunker. Chunks go to the chunk
+// workers (hash + store, in parallel) and, in order, to a goroutine that
+// hashes the whole file.
+func (p *hashPipeline) hashLarge(ctx context.Context, f *os.File, lf localFile) (hashed, error) {
+	c, _ := p.chunkers.Get().(*chunker.Chunker)
+	if c == nil {
+		c = chunker.NewWithBoundaries(f, Polynomial, ChunkMin, ChunkMax)
+	} else {
+		c.ResetWithBoundaries(f, Polynomial, ChunkMin, ChunkMax)
+	}
+	c.SetAverageBits(ChunkAvgBits)
+	defer p.chunkers.Put(c)
+
+	fileHash := blake3.New()
+	inOrder := make(chan *chunkBuf, int(p.maxBufs))
+	fileHashed := make(chan struct{})
+	go func() {
+		defer close(fileHashed)
+		for b := range inOrder {
+			_, _ = fileHash.Write(b.data)
+			b.release()
+		}
+	}()
+
+	var (
+		outs    []*chunkOut
+		wg      sync.WaitGroup
+		readErr error
+		total   int64
+	)
+	for {
+		b, err := p.getBuf(ctx)
+		if err != nil {
+			readErr = err
+			break
+		}
+		ch, err := c.Next(b.b[:0])
+		if err == io.EOF {
+			p.bufs <- b
+			break
+		}
+		if err != nil {
+			p.bufs <- b
+			readErr = errs.E(errs.Invalid, "cannot read %s: %v", lf.rel, pathErr(err))
+			break
+		}
+		b.data = ch.Data
+		b.refs.Store(2)
+		out := &chunkOut{size: int64(len(ch.Data))}
+		outs = append(outs, out)
+		total += out.size
+		p.progress.Add(out.size)
+		wg.Add(1)
+		p.jobs <- chunkJob{buf: b, out: out, wg: &wg}
+		inOrder <- b
+	}
+	close(inOrder)
+	<-fileHashed
+	wg.Wait()
+	if readErr != nil {
+		return hashed{}, readErr
+	}
+	chunks := make([]Chunk, len(outs))
+	for i, o := range outs {
+		if o.err != nil {
+			return hashed{}, o.err
+		}
+		chunks[i] = Chunk{Hash: o.hash, Size: o.size}
+	}
+	var sum [32]byte
+	fileHash.Sum(sum[:0])
+	h := hashed{hash: hex.EncodeToString(sum[:]), size: total, chunks: chunks}
+	if len(chunks) == 1 {
+		h.chunks = nil // the file is its only chunk; the hashes are equal
+	}
+	return h, nil
+}
+
+// registrar batches the registration of chunks an add stored or reuses, so
+// an interrupted add leaves registered (reusable) chunks behind without one
+// transaction per chunk.
+type registrar struct {
+	s     *Service
+	epoch int64
+
+	mu      sync.Mutex
+	added   []Chunk
+	touched []string
+}
+
+const registerBatch = 2000
+
+func (r *registrar) add(ctx context.Context, c Chunk) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.added = append(r.added, c)
+	return r.flushIfFull(ctx)
+}
+
+func (r *registrar) touch(ctx context.Context, hash string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.touched = append(r.touched, hash)
+	return r.flushIfFull(ctx)
+}
+
+func (r *registrar) flushIfFull(ctx context.Context) error {
+	if len(r.added)+len(r.touched) < registerBatch {
+		return nil
+	}
+	return r.flushLocked(ctx)
+}
+
+func (r *registrar) flush(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.flushLocked(ctx)
+}
+
+func (r *registrar) flushLocked(ctx context.Context) error {
+	if err := r.s.registerChunks(ctx, r.added, r.touched, r.epoch); err != nil {
+		return err
+	}
+	r.added, r.touched = r.added[:0], r.touched[:0]
+	return nil
+}
+
+// pathErr strips the path from an *os.PathError, since messages name the
+// file by its dataset path already.
+func pathErr(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}

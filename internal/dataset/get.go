@@ -1,0 +1,322 @@
+package dataset
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/zeebo/blake3"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mlcycle/mlcycle/internal/blob"
+	"github.com/mlcycle/mlcycle/internal/errs"
+)
+
+// ChunkSource reads stored chunks by hash: a Service, or a client of a
+// remote server. Materialize verifies everything it reads, so a source need
+// not be trusted.
+type ChunkSource interface {
+	GetChunk(ctx context.Context, hash string) (io.ReadCloser, error)
+}
+
+// GetOptions tune Get and Materialize.
+type GetOptions struct {
+	// Paths limits the files written to these files and the files under
+	// these folders (dataset paths). Empty means every file.
+	Paths []string
+	// Workers is the number of files written at once. Zero means twice
+	// GOMAXPROCS.
+	Workers int
+	// Progress, when set, is called after each file with the bytes written
+	// and the total. Calls never overlap.
+	Progress func(done, total int64)
+}
+
+// GetStats tells what Get wrote.
+type GetStats struct {
+	Files int64
+	Bytes int64
+}
+
+// prefetch is how many chunks of one file are fetched ahead of the writer.
+const prefetch = 4
+
+// Get writes the files of the version ref names under outDir (created if
+// missing). See Materialize.
+func (s *Service) Get(ctx context.Context, ref, outDir string, opts GetOptions) (GetStats, error) {
+	v, err := s.Resolve(ctx, ref)
+	if err != nil {
+		return GetStats{}, err
+	}
+	m, err := s.manifest(ctx, v)
+	if err != nil {
+		return GetStats{}, err
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 2 * s.opts.Workers
+	}
+	return Materialize(ctx, m, s, outDir, opts)
+}
+
+// Materialize writes the files of m under outDir, reading chunks from src.
+// Each file is written to a temporary file beside its target and renamed
+// into place only once every chunk and the whole file have matched their
+// hashes, so a target is either its complete, verified content or left as
+// it was. A chunk that does not match its hash (a corrupted store) fails
+// with an error wrapping ErrCorrupt that names the file and the chunk.
+// Paths are checked again here (a manifest may come from a server), and a
+// target reached through a symlink leading out of outDir is refused.
+func Materialize(ctx context.Context, m Manifest, src ChunkSource, outDir string, opts GetOptions) (GetStats, error) {
+	m = m.Normalize()
+	if err := m.Validate(); err != nil {
+		return GetStats{}, err
+	}
+	files, err := selectFiles(m, opts.Paths)
+	if err != nil {
+		return GetStats{}, err
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return GetStats{}, errs.E(errs.Invalid, "creating output folder %s: %v", outDir, pathErr(err))
+	}
+	abs, err := filepath.Abs(outDir)
+	if err != nil {
+		return GetStats{}, fmt.Errorf("output folder %s: %w", outDir, err)
+	}
+	root, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return GetStats{}, fmt.Errorf("output folder %s: %w", outDir, err)
+	}
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = 2 * max(2, runtime.GOMAXPROCS(0))
+	}
+	w := &writer{src: src, root: root, shown: outDir, bufs: sync.Pool{New: func() any { b := make([]byte, 0, ChunkMax); return &b }}}
+	var total int64
+	for _, f := range files {
+		total += f.Size
+	}
+
+	var (
+		done     atomic.Int64
+		progress sync.Mutex
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	for _, f := range files {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			if err := w.writeFile(gctx, f); err != nil {
+				return err
+			}
+			n := done.Add(f.Size)
+			if opts.Progress != nil {
+				progress.Lock()
+				opts.Progress(n, total)
+				progress.Unlock()
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return GetStats{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return GetStats{}, err
+	}
+	return GetStats{Files: int64(len(files)), Bytes: total}, nil
+}
+
+func selectFiles(m Manifest, paths []string) ([]FileEntry, error) {
+	if len(paths) == 0 {
+		return m.Files, nil
+	}
+	want := make([]string, len(paths))
+	for i, p := range paths {
+		c, err := blob.CleanPath(p, false)
+		if err != nil {
+			return nil, errs.E(errs.Invalid, "path %v", err)
+		}
+		want[i] = c
+	}
+	matched := make([]bool, len(want))
+	var out []FileEntry
+	for _, f := range m.Files {
+		for i, p := range want {
+			if f.Path == p || strings.HasPrefix(f.Path, p+"/") {
+				matched[i] = true
+				out = append(out, f)
+				break
+			}
+		}
+	}
+	for i, ok := range matched {
+		if !ok {
+			return nil, errs.E(errs.NotFound, "no file or folder %q in this version", want[i])
+		}
+	}
+	return out, nil
+}
+
+type writer struct {
+	src   ChunkSource
+	root  string // real output folder
+	shown string
+	bufs  sync.Pool
+	dirs  sync.Map // real parent folders already checked
+}
+
+// target returns where f goes, creating its folder and checking that the
+// folder is (after symlinks) inside the output folder.
+func (w *writer) target(f FileEntry) (string, error) {
+	target := filepath.Join(w.root, filepath.FromSlash(f.Path))
+	dir := filepath.Dir(target)
+	if _, ok := w.dirs.Load(dir); ok {
+		return target, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", errs.E(errs.Invalid, "creating the folder of %s: %v", f.Path, pathErr(err))
+	}
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", fmt.Errorf("resolving the folder of %s: %w", f.Path, err)
+	}
+	if !within(w.root, real) {
+		return "", errs.E(errs.Invalid, "%s would be written through a symlink outside %s: refused", f.Path, w.shown)
+	}
+	w.dirs.Store(dir, true)
+	return target, nil
+}
+
+type fetched struct {
+	buf *[]byte
+	err error
+}
+
+func (w *writer) writeFile(ctx context.Context, f FileEntry) (err error) {
+	target, err := w.target(f)
+	if err != nil {
+		return err
+	}
+	if fi, err := os.Lstat(target); err == nil && fi.IsDir() {
+		return errs.E(errs.Invalid, "cannot write %s: a folder is in the way", f.Path)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(target), ".mlcycle-get-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", f.Path, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+
+	chunks := f.ChunkList()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make([]chan fetched, len(chunks))
+	for i := range results {
+		results[i] = make(chan fetched, 1)
+	}
+	slots := make(chan struct{}, prefetch)
+	go func() {
+		for i, c := range chunks {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			go func() { results[i] <- w.fetch(ctx, f, i, len(chunks), c) }()
+		}
+	}()
+	whole := blake3.New()
+	for i := range chunks {
+		var r fetched
+		select {
+		case r = <-results[i]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if r.err != nil {
+			return r.err
+		}
+		_, _ = whole.Write(*r.buf)
+		_, werr := tmp.Write(*r.buf)
+		w.bufs.Put(r.buf)
+		<-slots
+		if werr != nil {
+			return fmt.Errorf("writing %s: %w", f.Path, werr)
+		}
+	}
+	var sum [32]byte
+	whole.Sum(sum[:0])
+	if got := hex.EncodeToString(sum[:]); got != f.Hash {
+		return errs.Wrap(errs.Internal, ErrCorrupt,
+			"%s: its chunks verify but the file hashes to %s, not %s as recorded", f.Path, got, f.Hash)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", f.Path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", f.Path, err)
+	}
+	if err := os.Rename(tmp.Name(), target); err != nil {
+		return fmt.Errorf("writing %s: %w", f.Path, err)
+	}
+	return nil
+}
+
+// fetch reads chunk i of f and checks its size and hash.
+func (w *writer) fetch(ctx context.Context, f FileEntry, i, n int, c Chunk) fetched {
+	which := fmt.Sprintf("%s: chunk %d of %d (%s)", f.Path, i+1, n, c.Hash)
+	rc, err := w.src.GetChunk(ctx, c.Hash)
+	if err != nil {
+		if errs.Is(err, errs.NotFound) {
+			return fetched{err: errs.E(errs.NotFound, "%s is missing from the store", which)}
+		}
+		return fetched{err: fmt.Errorf("%s: %w", which, err)}
+	}
+	defer rc.Close()
+	bp := w.bufs.Get().(*[]byte)
+	buf := (*bp)[:c.Size]
+	_, err = io.ReadFull(rc, buf)
+	if err == nil {
+		// The chunk must end here: read on to EOF, which is also where the
+		// source's own verification reports.
+		var one [1]byte
+		var k int
+		k, err = io.ReadFull(rc, one[:])
+		switch {
+		case err == io.EOF:
+			err = nil
+		case err == nil || k > 0:
+			err = fmt.Errorf("%w: longer than %d bytes", ErrCorrupt, c.Size)
+		}
+	} else if err == io.ErrUnexpectedEOF || err == io.EOF {
+		err = fmt.Errorf("%w: shorter than %d bytes", ErrCorrupt, c.Size)
+	}
+	if err == nil {
+		if sum := blake3.Sum256(buf); hex.EncodeToString(sum[:]) != c.Hash {
+			err = fmt.Errorf("%w: stored bytes hash to %s", ErrCorrupt, hex.EncodeToString(sum[:]))
+		}
+	}
+	if err != nil {
+		w.bufs.Put(bp)
+		if errors.Is(err, ErrCorrupt) {
+			return fetched{err: errs.Wrap(errs.Internal, err, "%s failed verification; nothing was written for this file", which)}
+		}
+		return fetched{err: fmt.Errorf("%s: %w", which, err)}
+	}
+	*bp = buf
+	return fetched{buf: bp}
+}

@@ -1,0 +1,50 @@
+package dataset
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+
+	"github.com/mlcycle/mlcycle/internal/errs"
+	"github.com/mlcycle/mlcycle/internal/frame"
+)
+
+func TestTableProfiler(t *testing.T) {
+	each(t, func(t *testing.T, e0 *env) {
+		e := newEnvOn(t, e0, Options{Profile: TableProfiler(frame.Options{}), StatePath: e0.statePath})
+		dir := t.TempDir()
+		writeFile(t, dir, "t.csv", []byte("x,y\n1,a\n2,b\n3,a\n"))
+		writeFile(t, dir, "events.jsonl", []byte(`{"k": 1}`+"\n"+`{"k": 2}`+"\n"))
+		writeFile(t, dir, "readme.txt", []byte("not a table"))
+		r := e.add(t, "ds", dir)
+		want := []TableSummary{{Path: "events.jsonl", Rows: 2, Columns: 1}, {Path: "t.csv", Rows: 3, Columns: 2}}
+		if !slices.Equal(r.Version.Tables, want) {
+			t.Fatalf("tables %+v, want %+v", r.Version.Tables, want)
+		}
+		d, err := e.svc.Show(e.ctx, "ds")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, _ := d.Manifest.File("t.csv")
+		var p struct {
+			Rows    int64 `json:"rows"`
+			Columns []struct {
+				Name string `json:"name"`
+			} `json:"columns"`
+		}
+		if err := json.Unmarshal(f.Profile, &p); err != nil || p.Rows != 3 || len(p.Columns) != 2 || p.Columns[0].Name != "x" {
+			t.Fatalf("profile %s (%v)", f.Profile, err)
+		}
+		if f, _ := d.Manifest.File("readme.txt"); f.Profile != nil {
+			t.Fatalf("a text file got a profile: %s", f.Profile)
+		}
+		// A malformed table fails the add and records nothing.
+		writeFile(t, dir, "bad.csv", []byte("a,b\n1,2\n3\n"))
+		_, err = e.svc.Add(e.ctx, AddInput{Name: "ds", Paths: []string{dir}})
+		wantCode(t, err, errs.Invalid, "bad.csv", "line 3")
+		t.Logf("malformed table: %v", err)
+		if vs, _ := e.svc.Versions(e.ctx, "ds"); len(vs) != 1 {
+			t.Fatalf("%d versions after a malformed table", len(vs))
+		}
+	})
+}
