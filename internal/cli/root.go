@@ -92,6 +92,7 @@ Flags win over the environment, which wins over the file.`,
 		newRunsCmd(d),
 		newModelsCmd(d),
 		newArtifactsCmd(d),
+		newDataCmd(d),
 	)
 	return root
 }

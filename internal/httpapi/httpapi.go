@@ -37,6 +37,7 @@ import (
 
 	"github.com/mlcycle/mlcycle/internal/actor"
 	"github.com/mlcycle/mlcycle/internal/blob"
+	"github.com/mlcycle/mlcycle/internal/dataset"
 	"github.com/mlcycle/mlcycle/internal/errs"
 	"github.com/mlcycle/mlcycle/internal/registry"
 	"github.com/mlcycle/mlcycle/internal/tracking"
@@ -110,6 +111,9 @@ type Deps struct {
 	// Tracking serves the MLflow tracking routes (experiments, runs,
 	// metrics, logged models); nil answers them that tracking is not enabled.
 	Tracking *tracking.Service
+	// Datasets serves the /api/v1 dataset and chunk routes; nil answers
+	// them that datasets are not enabled.
+	Datasets *dataset.Service
 }
 
 // LoopbackHosts is the allowlist for a server bound to a loopback address.
@@ -148,6 +152,8 @@ type API struct {
 	registry *registry.Service
 	// tracking is the service behind the MLflow tracking routes.
 	tracking *tracking.Service
+	// datasets is the service behind the dataset routes.
+	datasets *dataset.Service
 }
 
 // New builds the API and registers its routes and metrics.
@@ -164,6 +170,7 @@ func New(d Deps) (*API, error) {
 		art:      artifactDepsOf(d),
 		registry: d.ModelRegistry,
 		tracking: d.Tracking,
+		datasets: d.Datasets,
 		mux:      http.NewServeMux(),
 		methods:  map[string][]string{},
 	}
@@ -225,12 +232,19 @@ func (a *API) registerRoutes(web http.Handler) {
 
 	a.handle("GET", "/api/v1/audit", RoleAdmin, a.listAudit)
 
+	a.registerDatasets()
 	a.registerMLflow()
 
 	// Paths that exist with other methods answer 405 rather than falling
 	// through to the 404 catch-alls below.
+	// They are registered per method, not for the bare path: a bare
+	// "/api/v1/chunks/missing" would conflict with "PUT /api/v1/chunks/{hash}"
+	// in ServeMux (more methods, but a more specific path).
 	for path, methods := range a.methods {
-		a.mux.Handle(path, methodNotAllowed(methods))
+		h := methodNotAllowed(methods)
+		for _, m := range otherMethods(methods) {
+			a.mux.Handle(m+" "+path, h)
+		}
 	}
 	a.mux.Handle("/api/", http.HandlerFunc(endpointNotFound))
 	a.mux.Handle("/ajax-api/", http.HandlerFunc(endpointNotFound))
@@ -387,7 +401,30 @@ func methodNotAllowed(methods []string) http.Handler {
 	})
 }
 
+// commonMethods are the methods a path answers 405 for when it does not
+// serve them (HEAD aside, served with GET).
+func commonMethods() []string { return []string{"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"} }
+
+// otherMethods lists the common methods a path does not serve (GET
+// serves HEAD too).
+func otherMethods(served []string) []string {
+	var out []string
+	for _, m := range append([]string{"HEAD"}, commonMethods()...) {
+		if slices.Contains(served, m) || m == "HEAD" && slices.Contains(served, "GET") {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
 func endpointNotFound(w http.ResponseWriter, r *http.Request) {
+	if !slices.Contains(commonMethods(), r.Method) && r.Method != "HEAD" {
+		// The per-method 405 handlers cover the common methods only.
+		writeErrorBody(w, http.StatusMethodNotAllowed, "ENDPOINT_NOT_FOUND",
+			fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
+		return
+	}
 	writeErrorBody(w, http.StatusNotFound, "ENDPOINT_NOT_FOUND",
 		fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path))
 }

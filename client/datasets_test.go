@@ -1,0 +1,162 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/mlcycle/mlcycle/client"
+	"github.com/mlcycle/mlcycle/internal/actor"
+	"github.com/mlcycle/mlcycle/internal/app"
+	"github.com/mlcycle/mlcycle/internal/dataset"
+)
+
+// openLocalDatasets opens a dataset service on a fresh local catalog.
+func openLocalDatasets(t *testing.T) (context.Context, *dataset.Service) {
+	t.Helper()
+	ctx := actor.With(context.Background(), actor.Actor{Name: "tester", Role: "admin"})
+	l, err := app.OpenLocal(ctx, app.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	svc, closeSvc, err := l.OpenDatasets(ctx, dataset.Options{StatePath: filepath.Join(t.TempDir(), "state.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeSvc() })
+	return ctx, svc
+}
+
+func TestIntegrationDatasetPushPull(t *testing.T) {
+	c := startServer(t)
+	ctx, local := openLocalDatasets(t)
+
+	src := t.TempDir()
+	big := make([]byte, 5<<20) // several content-defined chunks
+	rand.Read(big)
+	os.WriteFile(filepath.Join(src, "big.bin"), big, 0o644)
+	os.WriteFile(filepath.Join(src, "small.txt"), []byte("small\n"), 0o644)
+	os.WriteFile(filepath.Join(src, "copy.txt"), []byte("small\n"), 0o644) // deduplicated
+	added, err := local.Add(ctx, dataset.AddInput{Name: "blobs", Paths: []string{src}, Message: "v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := local.Show(ctx, "blobs@1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uniq := map[string]bool{}
+	for _, ch := range m.Manifest.Chunks() {
+		uniq[ch.Hash] = true
+	}
+	chunks := int64(len(uniq))
+	if chunks < 3 {
+		t.Fatalf("only %d chunks: the big file should be split", chunks)
+	}
+
+	res, err := c.Push(ctx, local, "blobs@1", client.TransferOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Chunks != chunks || res.ChunksPresent != 0 || res.Version.Ref() != "blobs@1" {
+		t.Fatalf("push: %+v, want %d chunks", res, chunks)
+	}
+	res, err = c.Push(ctx, local, "blobs@1", client.TransferOptions{})
+	if err != nil || res.Chunks != 0 || res.ChunksPresent != chunks || res.Version.Version != 1 {
+		t.Fatalf("second push: %+v %v", res, err)
+	}
+
+	det, err := c.ShowDataset(ctx, "blobs")
+	if err != nil || det.Digest != added.Version.Digest || det.Message != "v1" || len(det.Manifest.Files) != 3 {
+		t.Fatalf("show: %+v %v", det.DatasetVersion, err)
+	}
+	missing, err := c.MissingChunks(ctx, []string{m.Manifest.Chunks()[0].Hash})
+	if err != nil || len(missing) != 0 {
+		t.Fatalf("missing: %v %v", missing, err)
+	}
+
+	// Pull into another catalog and materialise from it.
+	ctx2, other := openLocalDatasets(t)
+	pr, err := c.Pull(ctx2, other, "blobs@latest", client.TransferOptions{Workers: 3})
+	if err != nil || pr.Chunks != chunks {
+		t.Fatalf("pull: %+v %v", pr, err)
+	}
+	if pr, err = c.Pull(ctx2, other, "blobs@1", client.TransferOptions{}); err != nil || pr.Chunks != 0 {
+		t.Fatalf("second pull: %+v %v", pr, err)
+	}
+	out := t.TempDir()
+	if _, err := other.Get(ctx2, "blobs@1", out, dataset.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, "big.bin")); !bytes.Equal(b, big) {
+		t.Fatal("pulled big.bin differs")
+	}
+	// And straight from the server.
+	out2 := t.TempDir()
+	if _, err := dataset.Materialize(ctx, det.Manifest, c, out2, dataset.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(out2, "copy.txt")); string(b) != "small\n" {
+		t.Fatalf("copy.txt = %q", b)
+	}
+
+	// Tags, lineage, diff, removal, GC.
+	if v, err := c.SetDatasetTag(ctx, "blobs@1", "prod"); err != nil || v.Version != 1 {
+		t.Fatalf("tag: %+v %v", v, err)
+	}
+	exp, err := c.CreateExperiment(ctx, "ds-lineage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := c.CreateRun(ctx, client.RunCreate{ExperimentID: exp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.LogInputs(ctx, run.Info.RunID, client.DatasetInputFor(det.DatasetVersion, "training")); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := c.DatasetRuns(ctx, "blobs@prod")
+	if err != nil || len(runs) != 1 || runs[0].RunID != run.Info.RunID || runs[0].Context != "training" {
+		t.Fatalf("runs: %+v %v", runs, err)
+	}
+	list, err := c.ListDatasets(ctx)
+	if err != nil || len(list) != 1 || list[0].Name != "blobs" {
+		t.Fatalf("list: %+v %v", list, err)
+	}
+	diff, err := c.DiffDatasets(ctx, "blobs@1", "blobs@prod")
+	if err != nil || diff.Unchanged != 3 {
+		t.Fatalf("diff: %+v %v", diff, err)
+	}
+	if err := c.DeleteDatasetTag(ctx, "blobs", "prod"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ShowDataset(ctx, "blobs@prod"); !client.IsNotFound(err) {
+		t.Fatalf("show removed tag: %v", err)
+	}
+	if _, err := c.RemoveDatasetVersion(ctx, "blobs@1"); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := c.DatasetGC(ctx, true, 0); err != nil || !rep.DryRun {
+		t.Fatalf("gc: %+v %v", rep, err)
+	}
+}
+
+func TestIntegrationDatasetPushRefusesCorruptChunk(t *testing.T) {
+	c := startServer(t)
+	ctx := context.Background()
+	h := "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262" // BLAKE3 of nothing
+	err := c.PutChunk(ctx, h, bytes.NewReader([]byte("not empty")))
+	var e *client.Error
+	if !errors.As(err, &e) || e.Status != 400 {
+		t.Fatalf("put of wrong bytes: %v", err)
+	}
+	m := dataset.Manifest{Format: 1, Files: []dataset.FileEntry{{Path: "a", Size: 9, Hash: h}}}
+	if _, err := c.RecordDatasetVersion(ctx, "x", "", m); !errors.As(err, &e) || e.Status != 400 {
+		t.Fatalf("record with a missing chunk: %v", err)
+	}
+}

@@ -1,0 +1,1063 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/mlcycle/mlcycle/client"
+	"github.com/mlcycle/mlcycle/internal/actor"
+	"github.com/mlcycle/mlcycle/internal/app"
+	"github.com/mlcycle/mlcycle/internal/dataset"
+	"github.com/mlcycle/mlcycle/internal/dataset/profile"
+	"github.com/mlcycle/mlcycle/internal/dataset/validate"
+	"github.com/mlcycle/mlcycle/internal/frame"
+	"github.com/mlcycle/mlcycle/internal/httpapi"
+)
+
+func newDataCmd(d *deps) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "data",
+		Short: "Version, inspect, validate and move datasets",
+		Long: `Datasets are versioned, content-addressed sets of files. A version is named
+name@3, name@latest (or just name) or name@<tag>.
+
+Without --server the commands work directly on the database and artifact
+store of --data-dir (or --db and --artifacts), like the server itself. With
+--server they talk to a running server; add, push and pull then keep their
+local copy in --data-dir when it is given, else in a local catalog under the
+user cache folder ($XDG_CACHE_HOME/mlcycle/local).`,
+	}
+	cmd.AddCommand(
+		newDataAddCmd(d), newDataLsCmd(d), newDataShowCmd(d), newDataGetCmd(d),
+		newDataRmCmd(d), newDataTagCmd(d), newDataUntagCmd(d), newDataDiffCmd(d),
+		newDataValidateCmd(d), newDataPushCmd(d), newDataPullCmd(d), newDataGCCmd(d),
+	)
+	return cmd
+}
+
+// dataTarget chooses between a server and the local catalog.
+type dataTarget struct {
+	target
+	cmd *cobra.Command
+}
+
+func addDataFlags(cmd *cobra.Command) *dataTarget {
+	t := &dataTarget{cmd: cmd}
+	addTargetFlags(cmd, &t.target)
+	return t
+}
+
+func (t *dataTarget) remote() bool { return t.server != "" }
+
+func (t *dataTarget) client(d *deps) (*client.Client, error) {
+	opts := []client.Option{client.WithUserAgent("mlcycle-cli/" + d.build.Version),
+		// Chunk and manifest transfers can be slow; cancellation is by ctx.
+		client.WithHTTPClient(newLongHTTPClient())}
+	switch {
+	case t.token != "":
+		opts = append(opts, client.WithToken(t.token))
+	case t.username != "":
+		opts = append(opts, client.WithBasicAuth(t.username, t.password))
+	}
+	return client.New(t.server, opts...)
+}
+
+// local opens the dataset service on the local catalog. forServer selects
+// the cache catalog when --data-dir, --db and --artifacts are all unset.
+// Local commands act as an admin named after the operating-system user.
+func (t *dataTarget) local(ctx context.Context, forServer bool) (context.Context, *dataset.Service, func(), error) {
+	cfg := t.cfg
+	f := t.cmd.Flags()
+	if forServer && !f.Changed("data-dir") && !f.Changed("db") && !f.Changed("artifacts") {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return ctx, nil, nil, fmt.Errorf("finding the user cache folder for the local dataset catalog (or give --data-dir): %w", err)
+		}
+		cfg.DataDir = filepath.Join(dir, "mlcycle", "local")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil && cfg.DB == "" {
+		return ctx, nil, nil, fmt.Errorf("creating data folder: %w", err)
+	}
+	l, err := app.OpenLocal(ctx, cfg)
+	if err != nil {
+		return ctx, nil, nil, err
+	}
+	svc, closeSvc, err := l.OpenDatasets(ctx, dataset.Options{Profile: profileTable})
+	if err != nil {
+		l.Close()
+		return ctx, nil, nil, err
+	}
+	name := "local"
+	if u, err := user.Current(); err == nil {
+		name = "local:" + u.Username
+	}
+	host, _ := os.Hostname()
+	ctx = actor.With(ctx, actor.Actor{Name: name, Role: "admin", ClientAddr: "cli@" + host})
+	return ctx, svc, func() { closeSvc(); l.Close() }, nil
+}
+
+// profileTable profiles CSV, TSV, JSON Lines and Parquet files; other
+// files have no profile.
+func profileTable(_ context.Context, path string) (json.RawMessage, error) {
+	if !isTable(path) {
+		return nil, nil
+	}
+	p, err := profile.ComputeFile(path, frame.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(p)
+}
+
+func isTable(path string) bool {
+	_, err := frame.Detect(path)
+	return err == nil
+}
+
+// progress shows bytes done on stderr about once a second, when stderr is
+// a terminal.
+type progress struct {
+	d     *deps
+	verb  string
+	tty   bool
+	last  time.Time
+	shown bool
+}
+
+func newProgress(d *deps, verb string) *progress {
+	f, ok := d.stderr.(*os.File)
+	return &progress{d: d, verb: verb, tty: ok && term.IsTerminal(int(f.Fd())), last: time.Now()}
+}
+
+func (p *progress) report(done, total int64) {
+	if !p.tty || time.Since(p.last) < time.Second {
+		return
+	}
+	p.last = time.Now()
+	fmt.Fprintf(p.d.stderr, "\r\033[K%s: %s of %s", p.verb, fmtBytes(done), fmtBytes(total))
+	p.shown = true
+}
+
+func (p *progress) end() {
+	if p.shown {
+		fmt.Fprint(p.d.stderr, "\r\033[K")
+		p.shown = false
+	}
+}
+
+// convert copies a server-side value into its client twin through JSON, so
+// that local and remote results print the same way.
+func convert(in, out any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, out)
+}
+
+func newDataAddCmd(d *deps) *cobra.Command {
+	var name, message, rules, base string
+	var noProfile bool
+	cmd := &cobra.Command{
+		Use:   "add <file|folder|glob>... --name NAME",
+		Short: "Record a new version of a dataset from local files",
+		Long: `Record a new version of a dataset from files, folders and glob patterns.
+Content is stored once, in content-defined chunks; unchanged files (same size,
+mtime and inode) are not read again. CSV, TSV, JSON Lines and Parquet files are
+profiled. With --validate, the tables are checked against a rules file first
+and nothing is recorded if an expectation fails. With --server, the version is
+recorded locally, then pushed.`,
+		Example: `  mlcycle data add data/ --name iris -m "first cut"
+  mlcycle data add 'raw/*.csv' --name sales --validate rules.yaml`,
+		Args: cobra.MinimumNArgs(1),
+	}
+	t := addDataFlags(cmd)
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "dataset name (required)")
+	f.StringVarP(&message, "message", "m", "", "version message")
+	f.StringVar(&rules, "validate", "", "rules file (YAML) the tables must pass")
+	f.BoolVar(&noProfile, "no-profile", false, "do not profile table files")
+	f.StringVar(&base, "base", "", "folder the dataset paths are relative to (default: a single folder argument itself, the current folder, or the common folder of paths outside it)")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if name == "" {
+			return errors.New("--name is required: the dataset to add a version to")
+		}
+		if err := dataset.ValidateName(name); err != nil {
+			return err
+		}
+		var rs *validate.Rules
+		if rules != "" {
+			var err error
+			if rs, err = validate.Load(rules); err != nil {
+				return err
+			}
+		}
+		ctx, svc, done, err := t.local(cmd.Context(), t.remote())
+		if err != nil {
+			return err
+		}
+		defer done()
+		p := newProgress(d, "hashing")
+		if base == "" {
+			base = defaultBase(args)
+		}
+		in := dataset.AddInput{Name: name, Message: message, Paths: args, BaseDir: base, Progress: p.report, NoProfile: noProfile}
+		if rs != nil {
+			in.Validate = func(ctx context.Context, files []dataset.LocalFile) error {
+				return validateFiles(ctx, d, rs, files)
+			}
+		}
+		res, err := svc.Add(ctx, in)
+		p.end()
+		if err != nil {
+			return err
+		}
+		st := res.Stats
+		if res.Created {
+			fmt.Fprintf(d.stdout, "recorded %s: %d files, %s (%d files hashed, %s new in %d chunks) in %s\n",
+				res.Version.Ref(), st.Files, fmtBytes(st.Bytes), st.FilesHashed, fmtBytes(st.BytesNew), st.ChunksNew, st.Elapsed.Round(time.Millisecond))
+		} else {
+			fmt.Fprintf(d.stdout, "unchanged: %s has the same content (%d files, %s)\n", res.Version.Ref(), st.Files, fmtBytes(st.Bytes))
+		}
+		if !t.remote() {
+			return nil
+		}
+		return push(ctx, d, t, svc, res.Version.Ref())
+	}
+	return cmd
+}
+
+// defaultBase picks the folder dataset paths are relative to when --base is
+// not given: empty (the core's default: a single folder argument itself,
+// else the current folder) unless a path lies outside the current folder,
+// then the deepest folder holding every path.
+func defaultBase(args []string) string {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	var common string
+	outside := false
+	for i, a := range args {
+		dir := a
+		if k := strings.IndexAny(a, "*?["); k >= 0 {
+			dir = filepath.Dir(a[:k] + "x") // the fixed part of a glob
+		} else if fi, err := os.Stat(a); err == nil && !fi.IsDir() {
+			dir = filepath.Dir(a)
+		}
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return ""
+		}
+		if rel, err := filepath.Rel(cwd, abs); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			outside = true
+		}
+		if i == 0 {
+			common = abs
+			continue
+		}
+		for common != filepath.Dir(common) {
+			if rel, err := filepath.Rel(common, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+				break
+			}
+			common = filepath.Dir(common)
+		}
+	}
+	if !outside {
+		return ""
+	}
+	return common
+}
+
+// validateFiles validates the table files the rules cover and fails with
+// every failing report.
+func validateFiles(ctx context.Context, d *deps, rs *validate.Rules, files []dataset.LocalFile) error {
+	var failed []string
+	checked := 0
+	for _, f := range files {
+		if !isTable(f.AbsPath) || !rs.Applies(f.AbsPath) {
+			continue
+		}
+		rep, err := rs.Validate(ctx, f.AbsPath)
+		if err != nil {
+			return err
+		}
+		checked++
+		rep.File = f.Path
+		if !rep.OK {
+			failed = append(failed, rep.Text())
+		}
+	}
+	if len(failed) > 0 {
+		return &exitError{code: 1, msg: "validation failed, nothing recorded:\n" + strings.TrimRight(strings.Join(failed, ""), "\n")}
+	}
+	if checked > 0 {
+		fmt.Fprintf(d.stderr, "validation passed (%d table files)\n", checked)
+	}
+	return nil
+}
+
+func push(ctx context.Context, d *deps, t *dataTarget, svc *dataset.Service, ref string) error {
+	c, err := t.client(d)
+	if err != nil {
+		return err
+	}
+	p := newProgress(d, "uploading")
+	res, err := c.Push(ctx, svc, ref, client.TransferOptions{Workers: 8, Progress: p.report})
+	p.end()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(d.stdout, "pushed %s to %s as %s: %d chunks uploaded (%s), %d already there\n",
+		ref, t.server, res.Version.Ref(), res.Chunks, fmtBytes(res.Bytes), res.ChunksPresent)
+	return nil
+}
+
+func newDataPushCmd(d *deps) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "push <name@version> --server URL",
+		Short: "Copy a local dataset version to a server (only missing chunks travel)",
+		Args:  cobra.ExactArgs(1),
+	}
+	t := addDataFlags(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if !t.remote() {
+			return errors.New("push needs --server (or MLCYCLE_SERVER)")
+		}
+		ctx, svc, done, err := t.local(cmd.Context(), true)
+		if err != nil {
+			return err
+		}
+		defer done()
+		return push(ctx, d, t, svc, args[0])
+	}
+	return cmd
+}
+
+func newDataPullCmd(d *deps) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "pull <name@version> --server URL",
+		Short: "Copy a dataset version from a server to the local catalog (only missing chunks travel)",
+		Args:  cobra.ExactArgs(1),
+	}
+	t := addDataFlags(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if !t.remote() {
+			return errors.New("pull needs --server (or MLCYCLE_SERVER)")
+		}
+		c, err := t.client(d)
+		if err != nil {
+			return err
+		}
+		ctx, svc, done, err := t.local(cmd.Context(), true)
+		if err != nil {
+			return err
+		}
+		defer done()
+		p := newProgress(d, "downloading")
+		res, err := c.Pull(ctx, svc, args[0], client.TransferOptions{Workers: 8, Progress: p.report})
+		p.end()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(d.stdout, "pulled %s from %s as %s: %d chunks downloaded (%s), %d already here\n",
+			args[0], t.server, res.Version.Ref(), res.Chunks, fmtBytes(res.Bytes), res.ChunksPresent)
+		return nil
+	}
+	return cmd
+}
+
+func newDataLsCmd(d *deps) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "ls [name]",
+		Short: "List datasets, or the versions of one",
+		Args:  cobra.MaximumNArgs(1),
+	}
+	t := addDataFlags(cmd)
+	addOutputFlag(cmd, &output)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := checkOutput(output); err != nil {
+			return err
+		}
+		if len(args) == 1 {
+			vs, err := dataVersions(cmd.Context(), d, t, args[0])
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				return writeJSON(d.stdout, vs)
+			}
+			rows := make([][]string, len(vs))
+			for i, v := range vs {
+				rows[i] = []string{v.Ref, strings.Join(v.Tags, ","), itoa(v.FileCount), fmtBytes(v.TotalBytes), fmtMS(v.CreatedAt), v.CreatedBy, v.Message}
+			}
+			return writeTable(d.stdout, []string{"VERSION", "TAGS", "FILES", "SIZE", "CREATED", "BY", "MESSAGE"}, rows)
+		}
+		list, err := dataList(cmd.Context(), d, t)
+		if err != nil {
+			return err
+		}
+		if output == "json" {
+			return writeJSON(d.stdout, list)
+		}
+		rows := make([][]string, len(list))
+		for i, x := range list {
+			rows[i] = []string{x.Name, itoa(x.Versions), itoa(x.Latest), fmtMS(x.UpdatedAt)}
+		}
+		return writeTable(d.stdout, []string{"NAME", "VERSIONS", "LATEST", "UPDATED"}, rows)
+	}
+	return cmd
+}
+
+func fmtMS(ms int64) string {
+	if ms == 0 {
+		return "-"
+	}
+	return fmtTime(time.UnixMilli(ms))
+}
+
+func dataList(ctx context.Context, d *deps, t *dataTarget) ([]client.DatasetSummary, error) {
+	if t.remote() {
+		c, err := t.client(d)
+		if err != nil {
+			return nil, err
+		}
+		return c.ListDatasets(ctx)
+	}
+	ctx, svc, done, err := t.local(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	list, err := svc.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]client.DatasetSummary, 0, len(list))
+	for _, x := range list {
+		var c client.DatasetSummary
+		if err := convert(httpapi.DatasetJSONOf(x), &c); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func dataVersions(ctx context.Context, d *deps, t *dataTarget, name string) ([]client.DatasetVersion, error) {
+	if t.remote() {
+		c, err := t.client(d)
+		if err != nil {
+			return nil, err
+		}
+		return c.DatasetVersions(ctx, name)
+	}
+	ctx, svc, done, err := t.local(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	vs, err := svc.Versions(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]client.DatasetVersion, 0, len(vs))
+	for _, v := range vs {
+		var c client.DatasetVersion
+		if err := convert(httpapi.VersionJSONOf(v), &c); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// dataShow returns a version's detail from the server or the local catalog.
+func dataShow(ctx context.Context, d *deps, t *dataTarget, ref string) (client.DatasetVersionDetail, error) {
+	var out client.DatasetVersionDetail
+	if t.remote() {
+		c, err := t.client(d)
+		if err != nil {
+			return out, err
+		}
+		return c.ShowDataset(ctx, ref)
+	}
+	ctx, svc, done, err := t.local(ctx, false)
+	if err != nil {
+		return out, err
+	}
+	defer done()
+	det, err := svc.Show(ctx, ref)
+	if err != nil {
+		return out, err
+	}
+	err = convert(httpapi.VersionDetailJSONOf(det), &out)
+	return out, err
+}
+
+func newDataShowCmd(d *deps) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "show <name@version>",
+		Short: "Show a dataset version: files, table schemas and profiles, runs that used it",
+		Args:  cobra.ExactArgs(1),
+	}
+	t := addDataFlags(cmd)
+	addOutputFlag(cmd, &output)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := checkOutput(output); err != nil {
+			return err
+		}
+		det, err := dataShow(cmd.Context(), d, t, args[0])
+		if err != nil {
+			return err
+		}
+		if output == "json" {
+			return writeJSON(d.stdout, det)
+		}
+		return printDetail(d, det)
+	}
+	return cmd
+}
+
+func printDetail(d *deps, det client.DatasetVersionDetail) error {
+	w := d.stdout
+	fmt.Fprintf(w, "%s  (%s)\n", det.Ref, det.Source)
+	fmt.Fprintf(w, "created  %s by %s\n", fmtMS(det.CreatedAt), det.CreatedBy)
+	if det.Message != "" {
+		fmt.Fprintf(w, "message  %s\n", det.Message)
+	}
+	if len(det.Tags) > 0 {
+		fmt.Fprintf(w, "tags     %s\n", strings.Join(det.Tags, ", "))
+	}
+	fmt.Fprintf(w, "digest   %s\n", det.Digest)
+	fmt.Fprintf(w, "files    %d, %s\n\n", det.FileCount, fmtBytes(det.TotalBytes))
+	rows := make([][]string, 0, len(det.Manifest.Files))
+	var tables []dataset.FileEntry
+	for _, f := range det.Manifest.Files {
+		rowsCols := "-"
+		if p, ok := decodeProfile(f.Profile); ok {
+			rowsCols = fmt.Sprintf("%d x %d", p.Rows, len(p.Columns))
+			tables = append(tables, f)
+		}
+		rows = append(rows, []string{f.Path, fmtBytes(f.Size), rowsCols, f.Hash[:12]})
+	}
+	if err := writeTable(w, []string{"PATH", "SIZE", "ROWS x COLS", "HASH"}, rows); err != nil {
+		return err
+	}
+	for _, f := range tables {
+		p, _ := decodeProfile(f.Profile)
+		fmt.Fprintf(w, "\n%s: %d rows\n", f.Path, p.Rows)
+		crows := make([][]string, 0, len(p.Columns))
+		for _, c := range p.Columns {
+			crows = append(crows, columnRow(c))
+		}
+		if err := writeTable(w, []string{"COLUMN", "TYPE", "NULLABLE", "MISSING", "DISTINCT", "MIN", "MEAN", "MAX", "TOP"}, crows); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(w)
+	if len(det.Runs) == 0 {
+		fmt.Fprintln(w, "runs     none have logged this version as an input")
+		return nil
+	}
+	rrows := make([][]string, len(det.Runs))
+	for i, r := range det.Runs {
+		rrows[i] = []string{r.RunID, r.Context, fmtMS(r.CreatedAt)}
+	}
+	return writeTable(w, []string{"RUN", "CONTEXT", "LINKED"}, rrows)
+}
+
+func decodeProfile(raw json.RawMessage) (profile.Profile, bool) {
+	s := strings.TrimSpace(string(raw))
+	if s == "" || s == "null" {
+		return profile.Profile{}, false
+	}
+	var p profile.Profile
+	return p, json.Unmarshal(raw, &p) == nil
+}
+
+// columnRow summarises a column profile for the show table.
+func columnRow(c profile.ColumnProfile) []string {
+	num := func(v *float64) string {
+		if v == nil {
+			return "-"
+		}
+		return strconv.FormatFloat(*v, 'g', 6, 64)
+	}
+	missing := strconv.FormatInt(c.Missing, 10)
+	if c.Missing > 0 {
+		missing += fmt.Sprintf(" (%.1f%%)", 100*c.MissingRate())
+	}
+	minV, maxV := num(c.Min), num(c.Max)
+	if c.MinTime != nil && c.MaxTime != nil {
+		minV, maxV = c.MinTime.Format(time.RFC3339), c.MaxTime.Format(time.RFC3339)
+	}
+	var top []string
+	for _, cat := range c.TopCategories[:min(3, len(c.TopCategories))] {
+		top = append(top, fmt.Sprintf("%v(%d)", cat.Value, cat.Count))
+	}
+	return []string{c.Name, c.Type, yesNo(c.Nullable), missing, strconv.FormatUint(c.Distinct, 10),
+		minV, num(c.Mean), maxV, orDash(strings.Join(top, " "))}
+}
+
+// newLongHTTPClient is an HTTP client without an overall deadline, for
+// transfers whose length depends on the data; a stalled server still times
+// out waiting for response headers.
+func newLongHTTPClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.ResponseHeaderTimeout = 2 * time.Minute
+	return &http.Client{Transport: tr}
+}
+
+func newDataGetCmd(d *deps) *cobra.Command {
+	var out string
+	var paths []string
+	cmd := &cobra.Command{
+		Use:   "get <name@version> -o DIR",
+		Short: "Write the files of a dataset version into a folder, verifying every byte",
+		Args:  cobra.ExactArgs(1),
+	}
+	t := addDataFlags(cmd)
+	cmd.Flags().StringVarP(&out, "out", "o", "", "folder to write into (required; created if missing)")
+	cmd.Flags().StringSliceVar(&paths, "path", nil, "only these files or folders of the dataset (repeatable)")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if out == "" {
+			return errors.New("-o/--out is required: the folder to write the files into")
+		}
+		p := newProgress(d, "writing")
+		opts := dataset.GetOptions{Paths: paths, Progress: p.report}
+		var st dataset.GetStats
+		var err error
+		if t.remote() {
+			c, cerr := t.client(d)
+			if cerr != nil {
+				return cerr
+			}
+			det, serr := c.ShowDataset(cmd.Context(), args[0])
+			if serr != nil {
+				return serr
+			}
+			st, err = dataset.Materialize(cmd.Context(), det.Manifest, c, out, opts)
+		} else {
+			ctx, svc, done, lerr := t.local(cmd.Context(), false)
+			if lerr != nil {
+				return lerr
+			}
+			defer done()
+			st, err = svc.Get(ctx, args[0], out, opts)
+		}
+		p.end()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(d.stdout, "wrote %d files (%s) to %s\n", st.Files, fmtBytes(st.Bytes), out)
+		return nil
+	}
+	return cmd
+}
+
+func newDataRmCmd(d *deps) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rm <name@version>",
+		Short: "Remove a dataset version (its content is collected by gc once unused)",
+		Args:  cobra.ExactArgs(1),
+	}
+	t := addDataFlags(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		ref := args[0]
+		if r, err := dataset.ParseRef(ref); err != nil {
+			return err
+		} else if r.IsLatest() {
+			return fmt.Errorf("name the version to remove, e.g. %s@3: %q could remove the wrong one", r.Name, ref)
+		}
+		var removed string
+		if t.remote() {
+			c, err := t.client(d)
+			if err != nil {
+				return err
+			}
+			v, err := c.RemoveDatasetVersion(cmd.Context(), ref)
+			if err != nil {
+				return err
+			}
+			removed = v.Ref
+		} else {
+			ctx, svc, done, err := t.local(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer done()
+			v, err := svc.Remove(ctx, ref)
+			if err != nil {
+				return err
+			}
+			removed = v.Ref()
+		}
+		fmt.Fprintf(d.stdout, "removed %s\n", removed)
+		return nil
+	}
+	return cmd
+}
+
+func newDataTagCmd(d *deps) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "tag <name@version> TAG",
+		Short: "Point a tag at a dataset version (moving it if it exists)",
+		Args:  cobra.ExactArgs(2),
+	}
+	t := addDataFlags(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		var ref string
+		if t.remote() {
+			c, err := t.client(d)
+			if err != nil {
+				return err
+			}
+			v, err := c.SetDatasetTag(cmd.Context(), args[0], args[1])
+			if err != nil {
+				return err
+			}
+			ref = v.Ref
+		} else {
+			ctx, svc, done, err := t.local(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer done()
+			v, err := svc.SetTag(ctx, args[0], args[1])
+			if err != nil {
+				return err
+			}
+			ref = v.Ref()
+		}
+		fmt.Fprintf(d.stdout, "tagged %s as %s\n", ref, args[1])
+		return nil
+	}
+	return cmd
+}
+
+func newDataUntagCmd(d *deps) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "untag <name> TAG | <name@tag>",
+		Short: "Remove a dataset tag",
+		Args:  cobra.RangeArgs(1, 2),
+	}
+	t := addDataFlags(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		name, tag := args[0], ""
+		if len(args) == 2 {
+			tag = args[1]
+		} else {
+			var ok bool
+			if name, tag, ok = strings.Cut(args[0], "@"); !ok {
+				return fmt.Errorf("name the tag: mlcycle data untag %s TAG", args[0])
+			}
+		}
+		if t.remote() {
+			c, err := t.client(d)
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteDatasetTag(cmd.Context(), name, tag); err != nil {
+				return err
+			}
+		} else {
+			ctx, svc, done, err := t.local(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer done()
+			if err := svc.DeleteTag(ctx, name, tag); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(d.stdout, "removed tag %s of %s\n", tag, name)
+		return nil
+	}
+	return cmd
+}
+
+func newDataDiffCmd(d *deps) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "diff <name@a> <name@b>",
+		Short: "Compare two dataset versions: files, table schemas, row counts and drift",
+		Args:  cobra.ExactArgs(2),
+	}
+	t := addDataFlags(cmd)
+	addOutputFlag(cmd, &output)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := checkOutput(output); err != nil {
+			return err
+		}
+		var diff client.DatasetDiff
+		if t.remote() {
+			c, err := t.client(d)
+			if err != nil {
+				return err
+			}
+			if diff, err = c.DiffDatasets(cmd.Context(), args[0], args[1]); err != nil {
+				return err
+			}
+		} else {
+			ctx, svc, done, err := t.local(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer done()
+			a, err := svc.Show(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			b, err := svc.Show(ctx, args[1])
+			if err != nil {
+				return err
+			}
+			if err := convert(httpapi.DiffVersions(a, b), &diff); err != nil {
+				return err
+			}
+		}
+		if output == "json" {
+			return writeJSON(d.stdout, diff)
+		}
+		printDiff(d, diff)
+		return nil
+	}
+	return cmd
+}
+
+func printDiff(d *deps, diff client.DatasetDiff) {
+	w := d.stdout
+	fmt.Fprintf(w, "%s -> %s: %d added, %d removed, %d changed, %d unchanged\n",
+		diff.From, diff.To, len(diff.Added), len(diff.Removed), len(diff.Changed), diff.Unchanged)
+	for _, p := range diff.Added {
+		fmt.Fprintf(w, "+ %s\n", p)
+	}
+	for _, p := range diff.Removed {
+		fmt.Fprintf(w, "- %s\n", p)
+	}
+	for _, c := range diff.Changed {
+		fmt.Fprintf(w, "~ %s (%s -> %s)\n", c.Path, fmtBytes(c.SizeFrom), fmtBytes(c.SizeTo))
+		if c.Table == nil {
+			continue
+		}
+		tb := c.Table
+		fmt.Fprintf(w, "    rows %d -> %d (%+d)\n", tb.RowsFrom, tb.RowsTo, tb.RowsTo-tb.RowsFrom)
+		for _, s := range tb.SchemaChanges {
+			fmt.Fprintf(w, "    schema %s %s: %s -> %s\n", s.Column, s.Kind, orDash(s.From), orDash(s.To))
+		}
+		for _, col := range tb.Columns {
+			score := ""
+			switch {
+			case col.PSI != nil:
+				score = fmt.Sprintf("psi %.3f", *col.PSI)
+			case col.JS != nil:
+				score = fmt.Sprintf("js %.3f", *col.JS)
+			}
+			drift := ""
+			if col.Drift {
+				drift = "  DRIFT"
+			}
+			fmt.Fprintf(w, "    %s: missing %.1f%% -> %.1f%%, distinct %d -> %d %s%s\n", col.Name,
+				100*col.MissingRateFrom, 100*col.MissingRateTo, col.DistinctFrom, col.DistinctTo, score, drift)
+		}
+	}
+}
+
+func newDataValidateCmd(d *deps) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "validate <rules.yaml> <file|folder|name@version>...",
+		Short: "Check table files or a dataset version against a rules file",
+		Long: `Check CSV, TSV, JSON Lines and Parquet files against the expectations of a
+rules file (see docs/datasets-validation.md). A dataset version is fetched
+into a temporary folder first. Exits 1 with the report when any expectation
+fails.`,
+		Args: cobra.MinimumNArgs(2),
+	}
+	t := addDataFlags(cmd)
+	addOutputFlag(cmd, &output)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := checkOutput(output); err != nil {
+			return err
+		}
+		rs, err := validate.Load(args[0])
+		if err != nil {
+			return err
+		}
+		ctx := cmd.Context()
+		var reports []validate.Report
+		for _, arg := range args[1:] {
+			files, cleanup, err := validationTargets(ctx, d, t, arg)
+			if err != nil {
+				return err
+			}
+			for _, f := range files {
+				rep, err := rs.Validate(ctx, f.abs)
+				if err != nil {
+					cleanup()
+					return err
+				}
+				rep.File = f.name
+				reports = append(reports, rep)
+			}
+			cleanup()
+		}
+		if len(reports) == 0 {
+			return errors.New("no table files (CSV, TSV, JSON Lines, Parquet) to validate")
+		}
+		failed := 0
+		for _, r := range reports {
+			if !r.OK {
+				failed++
+			}
+		}
+		if output == "json" {
+			if err := writeJSON(d.stdout, reports); err != nil {
+				return err
+			}
+		} else {
+			for _, r := range reports {
+				fmt.Fprint(d.stdout, r.Text())
+			}
+		}
+		if failed > 0 {
+			return &exitError{code: 1, msg: fmt.Sprintf("validation failed: %d of %d files", failed, len(reports))}
+		}
+		return nil
+	}
+	return cmd
+}
+
+type tableFile struct{ name, abs string }
+
+// validationTargets lists the table files arg names: a file, the files
+// under a folder, or the files of a dataset version (fetched into a
+// temporary folder that cleanup removes).
+func validationTargets(ctx context.Context, d *deps, t *dataTarget, arg string) ([]tableFile, func(), error) {
+	noop := func() {}
+	if fi, err := os.Stat(arg); err == nil {
+		if !fi.IsDir() {
+			return []tableFile{{arg, arg}}, noop, nil
+		}
+		files, err := tablesUnder(arg, arg)
+		return files, noop, err
+	}
+	if _, err := dataset.ParseRef(arg); err != nil || !strings.Contains(arg, "@") {
+		return nil, noop, fmt.Errorf("%s: not a file, a folder or a dataset version (name@3)", arg)
+	}
+	tmp, err := os.MkdirTemp("", "mlcycle-validate-")
+	if err != nil {
+		return nil, noop, err
+	}
+	cleanup := func() { os.RemoveAll(tmp) }
+	if t.remote() {
+		c, err := t.client(d)
+		if err != nil {
+			cleanup()
+			return nil, noop, err
+		}
+		det, err := c.ShowDataset(ctx, arg)
+		if err == nil {
+			_, err = dataset.Materialize(ctx, det.Manifest, c, tmp, dataset.GetOptions{})
+		}
+		if err != nil {
+			cleanup()
+			return nil, noop, err
+		}
+	} else {
+		lctx, svc, done, err := t.local(ctx, false)
+		if err != nil {
+			cleanup()
+			return nil, noop, err
+		}
+		_, err = svc.Get(lctx, arg, tmp, dataset.GetOptions{})
+		done()
+		if err != nil {
+			cleanup()
+			return nil, noop, err
+		}
+	}
+	files, err := tablesUnder(tmp, arg)
+	if err != nil {
+		cleanup()
+		return nil, noop, err
+	}
+	return files, cleanup, nil
+}
+
+// tablesUnder lists the table files under root, named label/<path>.
+func tablesUnder(root, label string) ([]tableFile, error) {
+	var out []tableFile
+	err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.Type().IsRegular() && isTable(p) {
+			rel, _ := filepath.Rel(root, p)
+			out = append(out, tableFile{name: label + "/" + filepath.ToSlash(rel), abs: p})
+		}
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out, err
+}
+
+func newDataGCCmd(d *deps) *cobra.Command {
+	var dryRun bool
+	var grace time.Duration
+	cmd := &cobra.Command{
+		Use:   "gc [--dry-run]",
+		Short: "Delete stored dataset content no live version needs",
+		Args:  cobra.NoArgs,
+	}
+	t := addDataFlags(cmd)
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "report what would be deleted, delete nothing")
+	cmd.Flags().DurationVar(&grace, "grace", 0, "keep unreferenced content younger than this (default: the server's, 1h)")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		var rep client.DatasetGCReport
+		if t.remote() {
+			c, err := t.client(d)
+			if err != nil {
+				return err
+			}
+			if rep, err = c.DatasetGC(cmd.Context(), dryRun, grace); err != nil {
+				return err
+			}
+		} else {
+			ctx, svc, done, err := t.local(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer done()
+			r, err := svc.GC(ctx, dataset.GCOptions{DryRun: dryRun, GracePeriod: grace})
+			if err != nil {
+				return err
+			}
+			rep = client.DatasetGCReport(r)
+		}
+		verb := "deleted"
+		if rep.DryRun {
+			verb = "would delete"
+		}
+		fmt.Fprintf(d.stdout, "%s %d objects (%s)\n", verb, rep.Chunks, fmtBytes(rep.Bytes))
+		return nil
+	}
+	return cmd
+}

@@ -1,0 +1,211 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mlcycle/mlcycle/client"
+)
+
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestDataLocal(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	t.Setenv("MLCYCLE_SERVER", "")
+	dd := "--data-dir=" + t.TempDir()
+	src := t.TempDir()
+	writeFiles(t, src, map[string]string{
+		"iris.csv":   "sepal,species\n5.1,setosa\n4.9,setosa\n6.2,virginica\n",
+		"README.txt": "the iris data\n",
+	})
+
+	out := mustRun(t, "data", "add", src, "--name", "iris", "-m", "first", dd)
+	if !strings.Contains(out, "recorded iris@1: 2 files") {
+		t.Fatalf("add: %s", out)
+	}
+	if out := mustRun(t, "data", "add", src, "--name", "iris", dd); !strings.Contains(out, "unchanged: iris@1") {
+		t.Fatalf("re-add: %s", out)
+	}
+
+	var list []client.DatasetSummary
+	decode(t, mustRun(t, "data", "ls", "--output", "json", dd), &list)
+	if len(list) != 1 || list[0].Name != "iris" || list[0].Latest != 1 {
+		t.Fatalf("ls: %+v", list)
+	}
+	var det client.DatasetVersionDetail
+	decode(t, mustRun(t, "data", "show", "iris@1", "--output", "json", dd), &det)
+	f, ok := det.Manifest.File("iris.csv")
+	if !ok || len(f.Profile) == 0 || det.Message != "first" || det.FileCount != 2 {
+		t.Fatalf("show: %+v", det)
+	}
+	out = mustRun(t, "data", "show", "iris", dd)
+	for _, want := range []string{"iris@1", "iris.csv", "3 x 2", "sepal", "species", "setosa(2)", "runs     none"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("show lacks %q:\n%s", want, out)
+		}
+	}
+
+	mustRun(t, "data", "tag", "iris@1", "gold", dd)
+	writeFiles(t, src, map[string]string{"iris.csv": "sepal,species\n5.1,setosa\n4.9,setosa\n6.2,virginica\n7.0,versicolor\n", "extra.txt": "x\n"})
+	if out := mustRun(t, "data", "add", src, "--name", "iris", dd); !strings.Contains(out, "recorded iris@2") {
+		t.Fatalf("add 2: %s", out)
+	}
+	out = mustRun(t, "data", "diff", "iris@gold", "iris@2", dd)
+	for _, want := range []string{"iris@1 -> iris@2: 1 added, 0 removed, 1 changed, 1 unchanged", "+ extra.txt", "~ iris.csv", "rows 3 -> 4 (+1)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("diff lacks %q:\n%s", want, out)
+		}
+	}
+
+	dst := filepath.Join(t.TempDir(), "out")
+	if out := mustRun(t, "data", "get", "iris@gold", "-o", dst, dd); !strings.Contains(out, "wrote 2 files") {
+		t.Fatalf("get: %s", out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "iris.csv")); !strings.HasPrefix(string(b), "sepal,species\n5.1") || strings.Contains(string(b), "versicolor") {
+		t.Fatalf("got %q", b)
+	}
+
+	// Validation: passing, failing, and failing on add (nothing recorded).
+	rules := filepath.Join(t.TempDir(), "rules.yaml")
+	writeFiles(t, filepath.Dir(rules), map[string]string{"rules.yaml": "columns:\n  species: {allowed: [setosa, virginica]}\n"})
+	if out := mustRun(t, "data", "validate", rules, "iris@1", dd); !strings.Contains(out, "OK") {
+		t.Fatalf("validate ok: %s", out)
+	}
+	r := runCLI(t, "data", "validate", rules, "iris@2", dd)
+	if r.code != 1 || !strings.Contains(r.stdout, "FAIL columns.species.allowed") || !strings.Contains(r.stderr, "validation failed") {
+		t.Fatalf("validate fail: %+v", r)
+	}
+	writeFiles(t, src, map[string]string{"more.csv": "sepal,species\n1,bogus\n"})
+	r = runCLI(t, "data", "add", src, "--name", "iris", "--validate", rules, dd)
+	if r.code != 1 || !strings.Contains(r.stderr, "nothing recorded") || !strings.Contains(r.stderr, "bogus") {
+		t.Fatalf("add --validate: %+v", r)
+	}
+	os.Remove(filepath.Join(src, "more.csv"))
+
+	// Bad input: nothing recorded.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"data", "add", src, "--name", "bad name!"}, "name"},
+		{[]string{"data", "add", src}, "--name is required"},
+		{[]string{"data", "add", filepath.Join(src, "nope.csv"), "--name", "iris"}, "nope.csv"},
+		{[]string{"data", "show", "iris@9"}, "iris@9"},
+		{[]string{"data", "rm", "iris"}, "name the version"},
+	} {
+		r := runCLI(t, append(tc.args, dd)...)
+		if r.code == 0 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q, want it to mention %q", tc.args, r.code, r.stderr, tc.want)
+		}
+	}
+	bad := t.TempDir()
+	writeFiles(t, bad, map[string]string{"ragged.csv": "a,b\n1,2\n3\n"})
+	r = runCLI(t, "data", "add", bad, "--name", "ragged", dd)
+	if r.code == 0 || !strings.Contains(r.stderr, "ragged.csv") {
+		t.Fatalf("ragged csv: %+v", r)
+	}
+	if out := mustRun(t, "data", "ls", dd); strings.Contains(out, "ragged") {
+		t.Fatalf("a failed add left a dataset: %s", out)
+	}
+
+	mustRun(t, "data", "untag", "iris", "gold", dd)
+	if r := runCLI(t, "data", "show", "iris@gold", dd); r.code == 0 {
+		t.Fatal("show of a removed tag succeeded")
+	}
+	if out := mustRun(t, "data", "rm", "iris@2", dd); !strings.Contains(out, "removed iris@2") {
+		t.Fatalf("rm: %s", out)
+	}
+	if out := mustRun(t, "data", "gc", "--dry-run", dd); !strings.Contains(out, "would delete") {
+		t.Fatalf("gc: %s", out)
+	}
+}
+
+func TestDataPushPull(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	t.Setenv("MLCYCLE_SERVER", "")
+	base := startTestServer(t)
+	srv := "--server=" + base
+	local := "--data-dir=" + t.TempDir()
+	src := t.TempDir()
+	files := map[string]string{"t.csv": "x,y\n1,a\n2,b\n"}
+	for i := range 20 {
+		files[filepath.Join("sub", strings.Repeat("f", i+1)+".txt")] = strings.Repeat("data ", i+1)
+	}
+	writeFiles(t, src, files)
+	mustRun(t, "data", "add", src, "--name", "ds", local)
+
+	out := mustRun(t, "data", "push", "ds@1", local, srv)
+	if !strings.Contains(out, "as ds@1: 21 chunks uploaded") {
+		t.Fatalf("push: %s", out)
+	}
+	out = mustRun(t, "data", "push", "ds@1", local, srv)
+	if !strings.Contains(out, "0 chunks uploaded (0 B), 21 already there") {
+		t.Fatalf("second push: %s", out)
+	}
+
+	// The server has it: show, ls, get, runs.
+	var det client.DatasetVersionDetail
+	decode(t, mustRun(t, "data", "show", "ds@1", "--output", "json", srv), &det)
+	if det.FileCount != 21 {
+		t.Fatalf("show on server: %+v", det.DatasetVersion)
+	}
+	dst := t.TempDir()
+	if out := mustRun(t, "data", "get", "ds@latest", "-o", dst, srv); !strings.Contains(out, "wrote 21 files") {
+		t.Fatalf("get from server: %s", out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "sub", "fff.txt")); string(b) != "data data data " {
+		t.Fatalf("got %q", b)
+	}
+
+	// Pull into another catalog, twice: the second moves nothing.
+	other := "--data-dir=" + t.TempDir()
+	if out := mustRun(t, "data", "pull", "ds@1", other, srv); !strings.Contains(out, "21 chunks downloaded") {
+		t.Fatalf("pull: %s", out)
+	}
+	if out := mustRun(t, "data", "pull", "ds@1", other, srv); !strings.Contains(out, "0 chunks downloaded (0 B), 21 already here") {
+		t.Fatalf("second pull: %s", out)
+	}
+	var pulled client.DatasetVersionDetail
+	decode(t, mustRun(t, "data", "show", "ds@1", "--output", "json", other), &pulled)
+	if pulled.Digest != det.Digest {
+		t.Fatalf("digest %s after pull, want %s", pulled.Digest, det.Digest)
+	}
+
+	// add --server records in the cache catalog, then pushes.
+	writeFiles(t, src, map[string]string{"t.csv": "x,y\n1,a\n2,b\n3,c\n"})
+	out = mustRun(t, "data", "add", src, "--name", "ds", "-m", "more", srv)
+	if !strings.Contains(out, "recorded ds@1") || !strings.Contains(out, "as ds@2: 1 chunks uploaded") {
+		t.Fatalf("add --server: %s", out)
+	}
+	out = mustRun(t, "data", "diff", "ds@1", "ds@2", srv)
+	if !strings.Contains(out, "~ t.csv") || !strings.Contains(out, "rows 2 -> 3") {
+		t.Fatalf("diff on server: %s", out)
+	}
+	mustRun(t, "data", "tag", "ds@2", "prod", srv)
+	var vs []client.DatasetVersion
+	decode(t, mustRun(t, "data", "ls", "ds", "--output", "json", srv), &vs)
+	if len(vs) != 2 {
+		t.Fatalf("versions: %+v", vs)
+	}
+	mustRun(t, "data", "untag", "ds@prod", srv)
+	mustRun(t, "data", "rm", "ds@2", srv)
+	if out := mustRun(t, "data", "gc", "--dry-run", srv); !strings.Contains(out, "would delete") {
+		t.Fatalf("gc: %s", out)
+	}
+	if r := runCLI(t, "data", "push", "ds@1", local); r.code == 0 || !strings.Contains(r.stderr, "--server") {
+		t.Fatalf("push without server: %+v", r)
+	}
+}

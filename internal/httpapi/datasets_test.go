@@ -1,0 +1,256 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zeebo/blake3"
+
+	"github.com/mlcycle/mlcycle/internal/actor"
+	"github.com/mlcycle/mlcycle/internal/audit"
+	"github.com/mlcycle/mlcycle/internal/blob"
+	"github.com/mlcycle/mlcycle/internal/dataset"
+	"github.com/mlcycle/mlcycle/internal/store"
+	"github.com/mlcycle/mlcycle/internal/store/storetest"
+)
+
+// eachDatasets runs fn against a real API server whose dataset service
+// lives in a fresh SQLite database and a fresh PostgreSQL schema.
+func eachDatasets(t *testing.T, fn func(t *testing.T, env *testEnv, svc *dataset.Service)) {
+	migs := append(audit.Migrations(), dataset.Migrations()...)
+	storetest.Each(t, migs, func(t *testing.T, db *store.DB) {
+		bs, err := blob.Open(context.Background(), "file://"+t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { bs.Close() })
+		svc := dataset.New(db, audit.New(db, audit.Options{}), bs, dataset.Options{NoStateCache: true})
+		t.Cleanup(func() { svc.Close() })
+		env := newEnv(t, func(d *Deps) { d.Datasets = svc })
+		fn(t, env, svc)
+	})
+}
+
+func hashOf(b []byte) string {
+	s := blake3.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func decodeInto(t *testing.T, res result, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(res.body), v); err != nil {
+		t.Fatalf("response %d: %v\n%s", res.status, err, res.body)
+	}
+}
+
+func TestDatasetRoutes(t *testing.T) {
+	eachDatasets(t, func(t *testing.T, env *testEnv, svc *dataset.Service) {
+		ed, vic, admin := bearer("editor-token"), bearer("viewer-token"), bearer("admin-token")
+		// Version 1 is added on the server's side; version 2 is pushed.
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "a.txt"), []byte("alpha\n"), 0o644)
+		os.WriteFile(filepath.Join(dir, "t.csv"), []byte("x,y\n1,a\n2,b\n"), 0o644)
+		ctx := actor.With(context.Background(), actor.Actor{Name: "ed", Role: "editor"})
+		if _, err := svc.Add(ctx, dataset.AddInput{Name: "iris", Paths: []string{dir}}); err != nil {
+			t.Fatal(err)
+		}
+
+		res := env.do(t, "GET", "/api/v1/datasets", "", vic)
+		if res.status != 200 || !strings.Contains(res.body, `"name":"iris"`) {
+			t.Fatalf("list: %d %s", res.status, res.body)
+		}
+		for _, p := range []string{"/api/v1/datasets/iris@1", "/api/v1/datasets/iris%401", "/api/v1/datasets/iris/versions/1", "/api/v1/datasets/iris/versions/latest"} {
+			res = env.do(t, "GET", p, "", vic)
+			var d VersionDetailJSON
+			decodeInto(t, res, &d)
+			if res.status != 200 || d.Ref != "iris@1" || len(d.Manifest.Files) != 2 || d.Runs == nil {
+				t.Fatalf("show %s: %d %s", p, res.status, res.body)
+			}
+		}
+
+		// Push: a chunk the server lacks, then the manifest.
+		body := []byte("gamma gamma\n")
+		h := hashOf(body)
+		m := dataset.Manifest{Format: 1, Files: []dataset.FileEntry{{Path: "g.txt", Size: int64(len(body)), Hash: h}}}
+		rec, _ := json.Marshal(RecordVersionRequest{Message: "pushed", Manifest: &m})
+		res = env.do(t, "POST", "/api/v1/datasets/iris/versions", string(rec), ed)
+		if res.status != 400 || !strings.Contains(res.body, h) {
+			t.Fatalf("record with a missing chunk: %d %s", res.status, res.body)
+		}
+		res = env.do(t, "POST", "/api/v1/chunks/missing", `{"hashes":["`+h+`"]}`, vic)
+		if res.status != 200 || res.body != `{"missing":["`+h+`"]}`+"\n" {
+			t.Fatalf("missing: %d %s", res.status, res.body)
+		}
+		if res = env.do(t, "PUT", "/api/v1/chunks/"+h, "not the bytes", ed); res.status != 400 {
+			t.Fatalf("put with a wrong hash: %d %s", res.status, res.body)
+		}
+		if res = env.do(t, "PUT", "/api/v1/chunks/"+h, string(body), vic); res.status != 403 {
+			t.Fatalf("viewer put: %d", res.status)
+		}
+		if res = env.do(t, "PUT", "/api/v1/chunks/"+h, string(body), ed); res.status != 200 {
+			t.Fatalf("put: %d %s", res.status, res.body)
+		}
+		if res = env.do(t, "GET", "/api/v1/chunks/"+h, "", vic); res.status != 200 || res.body != string(body) {
+			t.Fatalf("get chunk: %d %q", res.status, res.body)
+		}
+		if res = env.do(t, "GET", "/api/v1/chunks/"+hashOf([]byte("nope")), "", vic); res.status != 404 {
+			t.Fatalf("get unknown chunk: %d", res.status)
+		}
+		if res = env.do(t, "GET", "/api/v1/chunks/zz", "", vic); res.status != 400 {
+			t.Fatalf("get bad hash: %d", res.status)
+		}
+		res = env.do(t, "POST", "/api/v1/chunks/missing", `{"hashes":["`+h+`"]}`, vic)
+		if res.body != `{"missing":[]}`+"\n" {
+			t.Fatalf("missing after put: %s", res.body)
+		}
+		res = env.do(t, "POST", "/api/v1/datasets/iris/versions", string(rec), ed)
+		var out struct{ Version VersionJSON }
+		decodeInto(t, res, &out)
+		if res.status != 200 || out.Version.Ref != "iris@2" || out.Version.Message != "pushed" {
+			t.Fatalf("record: %d %s", res.status, res.body)
+		}
+
+		// Tags.
+		if res = env.do(t, "PUT", "/api/v1/datasets/iris/tags/prod", `{"version":"1"}`, ed); res.status != 200 {
+			t.Fatalf("tag: %d %s", res.status, res.body)
+		}
+		res = env.do(t, "GET", "/api/v1/datasets/iris@prod", "", vic)
+		if !strings.Contains(res.body, `"ref":"iris@1"`) || !strings.Contains(res.body, `"prod"`) {
+			t.Fatalf("show by tag: %s", res.body)
+		}
+		res = env.do(t, "GET", "/api/v1/datasets/iris/versions", "", vic)
+		var vs struct{ Versions []VersionJSON }
+		decodeInto(t, res, &vs)
+		if len(vs.Versions) != 2 {
+			t.Fatalf("versions: %s", res.body)
+		}
+
+		// Diff.
+		res = env.do(t, "GET", "/api/v1/datasets/diff?a=iris@1&b=iris@2", "", vic)
+		var d DatasetDiff
+		decodeInto(t, res, &d)
+		if res.status != 200 || strings.Join(d.Added, ",") != "g.txt" || strings.Join(d.Removed, ",") != "a.txt,t.csv" {
+			t.Fatalf("diff: %d %s", res.status, res.body)
+		}
+		if res = env.do(t, "GET", "/api/v1/datasets/diff?a=iris@1", "", vic); res.status != 400 {
+			t.Fatalf("diff without b: %d", res.status)
+		}
+
+		// Lineage.
+		if err := svc.LinkDatasetInput(ctx, "run1", "mlcycle://iris@1", "", "training"); err != nil {
+			t.Fatal(err)
+		}
+		res = env.do(t, "GET", "/api/v1/datasets/iris@prod/runs", "", vic)
+		if res.status != 200 || !strings.Contains(res.body, `"run_id":"run1"`) || !strings.Contains(res.body, `"context":"training"`) {
+			t.Fatalf("runs: %d %s", res.status, res.body)
+		}
+
+		if res = env.do(t, "DELETE", "/api/v1/datasets/iris/tags/prod", "", ed); res.status != 200 {
+			t.Fatalf("untag: %d %s", res.status, res.body)
+		}
+		if res = env.do(t, "GET", "/api/v1/datasets/iris@prod", "", vic); res.status != 404 {
+			t.Fatalf("show removed tag: %d", res.status)
+		}
+		if res = env.do(t, "DELETE", "/api/v1/datasets/iris/versions/2", "", ed); res.status != 200 {
+			t.Fatalf("rm: %d %s", res.status, res.body)
+		}
+		if res = env.do(t, "POST", "/api/v1/datasets/gc", `{"dry_run":true}`, ed); res.status != 403 {
+			t.Fatalf("editor gc: %d", res.status)
+		}
+		time.Sleep(5 * time.Millisecond)
+		res = env.do(t, "POST", "/api/v1/datasets/gc", `{"grace_period":"1ns"}`, admin)
+		var gc GCReportJSON
+		decodeInto(t, res, &gc)
+		if res.status != 200 || gc.Chunks == 0 {
+			t.Fatalf("gc: %d %s", res.status, res.body)
+		}
+		if res = env.do(t, "GET", "/api/v1/chunks/"+h, "", vic); res.status != 404 {
+			t.Fatalf("chunk after gc: %d", res.status)
+		}
+	})
+}
+
+func TestDatasetRoutesBadInput(t *testing.T) {
+	eachDatasets(t, func(t *testing.T, env *testEnv, _ *dataset.Service) {
+		ed, vic := bearer("editor-token"), bearer("viewer-token")
+		for _, tc := range []struct {
+			method, path, body string
+			status             int
+		}{
+			{"GET", "/api/v1/datasets/no-such@1", "", 404},
+			{"GET", "/api/v1/datasets/bad name@1", "", 400},
+			{"GET", "/api/v1/datasets/iris@0", "", 400},
+			{"POST", "/api/v1/datasets/iris/versions", `{"message":"x"}`, 400},
+			{"POST", "/api/v1/datasets/iris/versions", `{"manifest":{"format":1,"files":[{"path":"../x","size":1,"hash":"` + strings.Repeat("a", 64) + `"}]}}`, 400},
+			{"POST", "/api/v1/datasets/iris/versions", `{"bogus":1}`, 400},
+			{"POST", "/api/v1/chunks/missing", `{"hashes":["xyz"]}`, 400},
+			{"PUT", "/api/v1/datasets/iris/tags/prod", `{}`, 400},
+			{"POST", "/api/v1/datasets/gc", `{"grace_period":"soon"}`, 400},
+			{"GET", "/api/v1/chunks/missing", "", 405},
+		} {
+			cred := vic
+			if tc.method != "GET" {
+				cred = ed
+				if strings.HasSuffix(tc.path, "/gc") {
+					cred = bearer("admin-token")
+				}
+			}
+			if res := env.do(t, tc.method, strings.ReplaceAll(tc.path, " ", "%20"), tc.body, cred); res.status != tc.status {
+				t.Errorf("%s %s %s: %d, want %d: %s", tc.method, tc.path, tc.body, res.status, tc.status, res.body)
+			}
+		}
+	})
+}
+
+func TestDatasetRoutesDisabled(t *testing.T) {
+	env := newEnv(t, nil)
+	if res := env.do(t, "GET", "/api/v1/datasets", "", bearer("viewer-token")); res.status != 404 || !strings.Contains(res.body, "not enabled") {
+		t.Fatalf("%d %s", res.status, res.body)
+	}
+}
+
+// TestDatasetChunkCorrupt: a stored chunk whose bytes no longer match its
+// hash is an error, never served as if it were good.
+func TestDatasetChunkCorrupt(t *testing.T) {
+	migs := append(audit.Migrations(), dataset.Migrations()...)
+	storetest.Each(t, migs, func(t *testing.T, db *store.DB) {
+		dir := t.TempDir()
+		bs, err := blob.Open(context.Background(), "file://"+dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { bs.Close() })
+		svc := dataset.New(db, audit.New(db, audit.Options{}), bs, dataset.Options{NoStateCache: true})
+		env := newEnv(t, func(d *Deps) { d.Datasets = svc })
+		for _, size := range []int{100, 200 << 10} { // within and beyond the first read
+			body := []byte(strings.Repeat("k", size))
+			h := hashOf(body)
+			if res := env.do(t, "PUT", "/api/v1/chunks/"+h, string(body), bearer("editor-token")); res.status != 200 {
+				t.Fatalf("put: %d %s", res.status, res.body)
+			}
+			key := filepath.Join(dir, filepath.FromSlash(dataset.ChunkKey(h)))
+			body[len(body)/2] = 'X'
+			if err := os.WriteFile(key, body, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			req, _ := http.NewRequest("GET", env.srv.URL+"/api/v1/chunks/"+h, nil)
+			req.Header.Set("Authorization", "Bearer viewer-token")
+			resp, err := env.srv.Client().Do(req)
+			if err == nil {
+				got, rerr := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if rerr == nil && resp.StatusCode == 200 {
+					t.Fatalf("size %d: corrupt chunk served whole (%d bytes)", size, len(got))
+				}
+			}
+		}
+	})
+}
