@@ -65,6 +65,8 @@ func (u *UI) sectionBuilt(href string) bool {
 		return u.tracking != nil
 	case "/models":
 		return u.registry != nil
+	case "/datasets":
+		return u.datasets != nil
 	}
 	return false
 }

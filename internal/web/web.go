@@ -84,6 +84,8 @@ type Deps struct {
 	// Artifacts is the artifact store behind the run artifact browser; nil
 	// hides the browser.
 	Artifacts ArtifactStore
+	// Datasets serves the dataset pages; nil leaves them out.
+	Datasets Datasets
 }
 
 // Tracking is what the experiment and run pages read. *tracking.Service
@@ -125,6 +127,7 @@ type UI struct {
 	tracking Tracking
 	registry Registry
 	blobs    ArtifactStore
+	datasets Datasets
 
 	pages    map[string]*template.Template
 	static   fs.FS
@@ -135,7 +138,7 @@ type UI struct {
 // New parses the templates and builds the handler.
 func New(d Deps) (*UI, error) {
 	u := &UI{log: d.Logger, sessions: d.Sessions, status: d.Status, tracking: d.Tracking, registry: d.Registry,
-		blobs: d.Artifacts, pages: map[string]*template.Template{}}
+		blobs: d.Artifacts, datasets: d.Datasets, pages: map[string]*template.Template{}}
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
 	}
@@ -152,7 +155,7 @@ func New(d Deps) (*UI, error) {
 	}
 	for _, name := range []string{"home.html", "login.html", "message.html",
 		"experiments.html", "experiment.html", "run.html", "metric.html", "artifacts.html", "compare.html",
-		"models.html", "model.html"} {
+		"models.html", "model.html", "datasets.html", "dataset.html", "dataset_version.html", "dataset_diff.html"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/"+name)
 		if err != nil {
 			return nil, fmt.Errorf("parsing template %s: %w", name, err)
@@ -171,6 +174,9 @@ func New(d Deps) (*UI, error) {
 	}
 	if u.registry != nil {
 		u.registryRoutes(mux)
+	}
+	if u.datasets != nil {
+		u.datasetRoutes(mux)
 	}
 	mux.Handle("/", u.requireUser(http.HandlerFunc(u.notFound)))
 	u.handler = u.checkCSRF(mux)
