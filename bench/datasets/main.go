@@ -1,0 +1,396 @@
+// Command datasets benchmarks dataset versioning: mlcycle's add against
+// DVC's on the same generated data, the no-op re-add of an unchanged tree,
+// and the cost of profiling a large CSV against parsing it alone.
+//
+// Run through bench/datasets.sh, which installs the pinned DVC. The run
+// mode generates the data and then starts this same binary in the add and
+// parse modes as child processes, so every timed step is a fresh process,
+// like a user's command.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/mlcycle/mlcycle/internal/audit"
+	"github.com/mlcycle/mlcycle/internal/blob"
+	"github.com/mlcycle/mlcycle/internal/dataset"
+	"github.com/mlcycle/mlcycle/internal/dataset/profile"
+	"github.com/mlcycle/mlcycle/internal/frame"
+	"github.com/mlcycle/mlcycle/internal/store"
+)
+
+func main() {
+	mode := flag.String("mode", "run", "run (the benchmark), add or parse (child steps)")
+	// run
+	quick := flag.Bool("quick", false, "small sizes: 1,000 files of 100 MB in all, a 100 MB CSV")
+	files := flag.Int("files", 10000, "files in the tree")
+	treeMB := flag.Int64("tree-mb", 1024, "total size of the tree, MB")
+	csvMB := flag.Int64("csv-mb", 1024, "size of the CSV, MB")
+	dvc := flag.String("dvc", "", "the dvc executable; empty skips DVC")
+	tmpDir := flag.String("tmp", "", "parent of the work folder (default $TMPDIR)")
+	keep := flag.Bool("keep", false, "keep the work folder")
+	// add and parse
+	root := flag.String("root", "", "add: folder holding mlcycle.db, store/ and state.db")
+	name := flag.String("name", "", "add: dataset name")
+	path := flag.String("path", "", "add, parse: the file or folder")
+	noProfile := flag.Bool("no-profile", false, "add: skip table profiling")
+	cpuProfile := flag.String("cpuprofile", "", "add, parse: write a CPU profile to this file")
+	flag.Parse()
+	if *cpuProfile != "" && *mode != "run" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "datasets:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	var err error
+	switch *mode {
+	case "run":
+		if *quick {
+			*files, *treeMB, *csvMB = 1000, 100, 100
+		}
+		err = run(config{files: *files, treeBytes: *treeMB << 20, csvBytes: *csvMB << 20, dvc: *dvc, tmp: *tmpDir, keep: *keep})
+	case "add":
+		err = add(context.Background(), *root, *name, *path, *noProfile)
+	case "parse":
+		err = parse(*path)
+	default:
+		err = fmt.Errorf("unknown -mode %q", *mode)
+	}
+	if err != nil {
+		pprof.StopCPUProfile()
+		fmt.Fprintln(os.Stderr, "datasets:", err)
+		os.Exit(1)
+	}
+}
+
+// add records one version with dataset.Service over a local SQLite file and
+// a file:// blob store: the engine `mlcycle data add` runs embedded.
+func add(ctx context.Context, root, name, path string, noProfile bool) error {
+	db, err := store.Open(ctx, "sqlite://"+filepath.Join(root, "mlcycle.db"), store.Options{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx, append(audit.Migrations(), dataset.Migrations()...)); err != nil {
+		return fmt.Errorf("migrating: %w", err)
+	}
+	blobs, err := blob.Open(ctx, "file://"+filepath.Join(root, "store"))
+	if err != nil {
+		return err
+	}
+	defer blobs.Close()
+	svc := dataset.New(db, audit.New(db, audit.Options{}), blobs, dataset.Options{
+		StatePath: filepath.Join(root, "state.db"), Profile: profileFile})
+	defer svc.Close()
+	res, err := svc.Add(ctx, dataset.AddInput{Name: name, Paths: []string{path}, BaseDir: filepath.Dir(path), NoProfile: noProfile})
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(res.Stats)
+}
+
+// profileFile profiles table files, as the CLI does.
+func profileFile(_ context.Context, path string) (json.RawMessage, error) {
+	if _, err := frame.Detect(path); errors.Is(err, frame.ErrUnknownFormat) {
+		return nil, nil
+	}
+	p, err := profile.ComputeFile(path, frame.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(p)
+}
+
+// parse reads every batch of a table with the reader add uses, and nothing
+// else: the floor under profiling.
+func parse(path string) error {
+	r, err := frame.Open(path, frame.Options{})
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	for {
+		if _, err := r.Next(); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
+}
+
+type config struct {
+	files               int
+	treeBytes, csvBytes int64
+	dvc, tmp            string
+	keep                bool
+}
+
+type result struct {
+	step, tool string
+	elapsed    time.Duration
+}
+
+func run(c config) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp(c.tmp, "mlcycle-bench-datasets.")
+	if err != nil {
+		return err
+	}
+	if !c.keep {
+		defer os.RemoveAll(work)
+	}
+	logf("work folder %s", work)
+
+	gen := filepath.Join(work, "gen")
+	logf("generating %d files, %s in all", c.files, mb(c.treeBytes))
+	if err := writeTree(filepath.Join(gen, "tree"), c.files, c.treeBytes); err != nil {
+		return err
+	}
+	logf("generating a %s CSV", mb(c.csvBytes))
+	if err := writeCSV(filepath.Join(gen, "table.csv"), c.csvBytes); err != nil {
+		return err
+	}
+
+	// Each tool works on its own fresh copy, written just before, so both
+	// find their input in the page cache alike.
+	ml, dv := filepath.Join(work, "mlcycle"), filepath.Join(work, "dvc")
+	tools := []string{"mlcycle"}
+	if c.dvc != "" {
+		tools = append(tools, "dvc")
+	}
+	for _, dir := range []string{ml, dv}[:len(tools)] {
+		logf("copying the data to %s", dir)
+		if err := copyTree(gen, dir); err != nil {
+			return err
+		}
+	}
+	if err := os.RemoveAll(gen); err != nil {
+		return err
+	}
+	if c.dvc != "" {
+		if err := dvcInit(c.dvc, dv); err != nil {
+			return err
+		}
+	}
+	// Both tools trust a file's stat only once its mtime is a little in the
+	// past (a write within the same clock tick would not change it); real
+	// datasets are not seconds old, so let the copies settle.
+	time.Sleep(2500 * time.Millisecond)
+
+	var results []result
+	timed := func(step, tool, dir string, name string, args ...string) error {
+		logf("%s: %s", tool, step)
+		start := time.Now()
+		cmd := exec.Command(name, args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "DVC_NO_ANALYTICS=1")
+		out, err := cmd.CombinedOutput()
+		d := time.Since(start)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w\n%s", tool, step, err, tail(out))
+		}
+		if tool == "mlcycle" {
+			logf("  %s", strings.TrimSpace(string(out)))
+		}
+		results = append(results, result{step, tool, d})
+		return nil
+	}
+	mlAdd := func(step, dsName, rel string, extra ...string) error {
+		args := append([]string{"-mode", "add", "-root", filepath.Join(ml, ".mlcycle"), "-name", dsName, "-path", filepath.Join(ml, rel)}, extra...)
+		if len(extra) > 0 { // a store of its own: nothing cached, nothing stored yet
+			args[3] = filepath.Join(ml, ".mlcycle-np")
+		}
+		return timed(step, "mlcycle", ml, self, args...)
+	}
+	dvcAdd := func(step, rel string) error {
+		if c.dvc == "" {
+			return nil
+		}
+		return timed(step, "dvc", dv, c.dvc, "add", "--quiet", rel)
+	}
+	for _, d := range []string{".mlcycle", ".mlcycle-np"} {
+		if err := os.MkdirAll(filepath.Join(ml, d), 0o755); err != nil {
+			return err
+		}
+	}
+	steps := []func() error{
+		func() error { return mlAdd("add tree", "tree", "tree") },
+		func() error { return dvcAdd("add tree", "tree") },
+		func() error { return mlAdd("add csv", "table", "table.csv") },
+		func() error { return dvcAdd("add csv", "table.csv") },
+		func() error { return mlAdd("re-add tree", "tree", "tree") },
+		func() error { return dvcAdd("re-add tree", "tree") },
+		func() error { return mlAdd("add csv, no profile", "table-np", "table.csv", "-no-profile") },
+		func() error {
+			return timed("parse csv", "mlcycle", ml, self, "-mode", "parse", "-path", filepath.Join(ml, "table.csv"))
+		},
+	}
+	for _, s := range steps {
+		if err := s(); err != nil {
+			return err
+		}
+	}
+	report(os.Stdout, c, results)
+	return nil
+}
+
+func report(w io.Writer, c config, rs []result) {
+	get := func(step, tool string) time.Duration {
+		for _, r := range rs {
+			if r.step == step && r.tool == tool {
+				return r.elapsed
+			}
+		}
+		return 0
+	}
+	fmt.Fprintf(w, "\n%-22s %-8s %10s %10s\n", "step", "tool", "seconds", "MB/s")
+	for _, r := range rs {
+		size := c.treeBytes
+		if strings.Contains(r.step, "csv") {
+			size = c.csvBytes
+		}
+		fmt.Fprintf(w, "%-22s %-8s %10.3f %10.0f\n", r.step, r.tool, r.elapsed.Seconds(), float64(size)/(1<<20)/r.elapsed.Seconds())
+	}
+	fmt.Fprintln(w)
+	ratio := func(what, step string, goal float64) {
+		m, d := get(step, "mlcycle"), get(step, "dvc")
+		if m == 0 || d == 0 {
+			return
+		}
+		fmt.Fprintf(w, "%-34s dvc/mlcycle = %6.1fx (goal >= %gx)\n", what, d.Seconds()/m.Seconds(), goal)
+	}
+	ratio(fmt.Sprintf("add %d files, %s:", c.files, mb(c.treeBytes)), "add tree", 5)
+	ratio(fmt.Sprintf("add one %s CSV:", mb(c.csvBytes)), "add csv", 5)
+	ratio("no-op re-add of the tree:", "re-add tree", 20)
+	if m, d := get("add csv, no profile", "mlcycle"), get("add csv", "dvc"); m > 0 && d > 0 {
+		fmt.Fprintf(w, "%-34s dvc/mlcycle = %6.1fx (mlcycle without profiling)\n", "add one CSV, no profile:", d.Seconds()/m.Seconds())
+	}
+	if p, a := get("parse csv", "mlcycle"), get("add csv", "mlcycle"); p > 0 {
+		fmt.Fprintf(w, "%-34s add/parse     = %6.2fx (goal <= 2x; add without profiling %.2fx)\n",
+			"CSV add with profiling vs parse:", a.Seconds()/p.Seconds(), get("add csv, no profile", "mlcycle").Seconds()/p.Seconds())
+	}
+}
+
+func dvcInit(dvc, dir string) error {
+	for _, args := range [][]string{
+		{"git", "init", "--quiet"},
+		{dvc, "init", "--quiet"},
+		{dvc, "config", "core.autostage", "false"},
+	} {
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "DVC_NO_ANALYTICS=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %w\n%s", strings.Join(args, " "), err, tail(out))
+		}
+	}
+	return nil
+}
+
+// writeTree writes n files of about total/n bytes of pseudo-random (so
+// incompressible, like images) content in 100 folders.
+func writeTree(dir string, n int, total int64) error {
+	size := total / int64(n)
+	buf := make([]byte, size)
+	for i := range n {
+		rng := rand.NewChaCha8([32]byte{byte(i), byte(i >> 8), byte(i >> 16), 1})
+		rng.Read(buf)
+		sub := filepath.Join(dir, fmt.Sprintf("part-%02d", i%100))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("sample-%05d.bin", i)), buf, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeCSV writes a table of about size bytes: an id, numeric columns of
+// several distributions and two categorical columns.
+func writeCSV(path string, size int64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	rng := rand.New(rand.NewPCG(1, 2))
+	cats := []string{"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"}
+	cities := []string{"paris", "lyon", "oslo", "lima", "kyoto", "cairo", "quito", "perth", "dakar", "hanoi"}
+	w.WriteString("id,amount,score,latency_ms,count,ratio,category,city\n")
+	var n int64
+	for id := 0; n < size; id++ {
+		line := fmt.Sprintf("%d,%.2f,%.4f,%.3f,%d,%.6f,%s,%s\n", id,
+			100+30*rng.NormFloat64(), rng.Float64(), 20*rng.ExpFloat64(), rng.IntN(1000), rng.Float64()*1e-3,
+			cats[rng.IntN(len(cats))], cities[min(rng.IntN(20), len(cities)-1)])
+		w.WriteString(line)
+		n += int64(len(line))
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		in, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		out, err := os.Create(target)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(out, in); err != nil {
+			out.Close()
+			return err
+		}
+		return out.Close()
+	})
+}
+
+func mb(n int64) string { return fmt.Sprintf("%d MB", n>>20) }
+
+func tail(b []byte) string {
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "==> "+format+"\n", args...)
+}
