@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"github.com/mlcycle/mlcycle/internal/auth"
 	"github.com/mlcycle/mlcycle/internal/blob"
 	"github.com/mlcycle/mlcycle/internal/buildinfo"
+	"github.com/mlcycle/mlcycle/internal/dataset"
 	"github.com/mlcycle/mlcycle/internal/httpapi"
 	"github.com/mlcycle/mlcycle/internal/registry"
 	"github.com/mlcycle/mlcycle/internal/store"
@@ -37,6 +39,7 @@ func Migrations() []store.Migration {
 	m = append(m, auth.Migrations()...)
 	m = append(m, tracking.Migrations()...)
 	m = append(m, registry.Migrations()...)
+	m = append(m, dataset.Migrations()...)
 	return m
 }
 
@@ -52,6 +55,7 @@ type App struct {
 	Auth      *auth.Service
 	Registry  *registry.Service
 	Tracking  *tracking.Service
+	Datasets  *dataset.Service
 
 	api *httpapi.API
 	srv *http.Server
@@ -79,12 +83,16 @@ func New(ctx context.Context, cfg Config, logOut io.Writer) (a *App, err error) 
 	if a.DB, a.Audit, a.Auth, err = openServices(ctx, cfg); err != nil {
 		return nil, err
 	}
-	a.Tracking = tracking.New(a.DB, a.Audit, tracking.Options{})
-	// The registry resolves runs:/ and models:/<id> sources through tracking.
-	a.Registry = registry.New(a.DB, a.Audit, a.Tracking, registry.Options{})
 	if a.Artifacts, err = blob.Open(ctx, cfg.Artifacts); err != nil {
 		return nil, fmt.Errorf("opening artifact store %s: %w", cfg.Artifacts, err)
 	}
+	// Dataset chunks share the artifact store (under cas/); the server only
+	// records pushed versions, so it needs no local profiler. Runs that log
+	// an input naming a dataset version are linked to it.
+	a.Datasets = dataset.New(a.DB, a.Audit, a.Artifacts, dataset.Options{})
+	a.Tracking = tracking.New(a.DB, a.Audit, tracking.Options{DatasetLinker: DatasetLinker{a.Datasets}})
+	// The registry resolves runs:/ and models:/<id> sources through tracking.
+	a.Registry = registry.New(a.DB, a.Audit, a.Tracking, registry.Options{})
 	if cfg.AdminPassword != "" {
 		created, err := a.Auth.EnsureAdmin(ctx, cfg.AdminUser, cfg.AdminPassword)
 		if err != nil {
@@ -146,7 +154,7 @@ func (a *App) newAPI() (*httpapi.API, error) {
 		authn, sessions = a.Auth, a.Auth
 	}
 	ui, err := web.New(web.Deps{Logger: a.log, Sessions: sessions, Status: a.status,
-		Tracking: a.Tracking, Registry: a.Registry, Artifacts: a.Artifacts})
+		Tracking: a.Tracking, Registry: a.Registry, Artifacts: a.Artifacts, Datasets: a.Datasets})
 	if err != nil {
 		return nil, fmt.Errorf("building web UI: %w", err)
 	}
@@ -168,6 +176,7 @@ func (a *App) newAPI() (*httpapi.API, error) {
 		RunArtifacts:         a.Tracking,
 		ModelArtifacts:       a.Registry,
 		LoggedModelArtifacts: a.Tracking,
+		Datasets:             a.Datasets,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("building API: %w", err)
@@ -230,6 +239,10 @@ func (a *App) Close() error {
 	} else if a.ln != nil {
 		errs = append(errs, ignoreClosed(a.ln.Close()))
 	}
+	if a.Datasets != nil {
+		errs = append(errs, a.Datasets.Close())
+		a.Datasets = nil
+	}
 	if a.Artifacts != nil {
 		errs = append(errs, a.Artifacts.Close())
 		a.Artifacts = nil
@@ -264,6 +277,8 @@ type Local struct {
 	DB    *store.DB
 	Audit *audit.Log
 	Auth  *auth.Service
+
+	artifacts string // the artifact store's URL, for OpenDatasets
 }
 
 // OpenLocal opens and migrates the database named by cfg.
@@ -276,7 +291,7 @@ func OpenLocal(ctx context.Context, cfg Config) (*Local, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Local{DB: db, Audit: log, Auth: svc}, nil
+	return &Local{DB: db, Audit: log, Auth: svc, artifacts: cfg.Artifacts}, nil
 }
 
 // OpenDB opens the database named by cfg without migrating it.
@@ -290,3 +305,45 @@ func OpenDB(ctx context.Context, cfg Config) (*store.DB, error) {
 
 // Close closes the database.
 func (l *Local) Close() error { return l.DB.Close() }
+
+// OpenDatasets opens the artifact store and returns the dataset service the
+// server would use, for the CLI's embedded data commands. close releases
+// the service and the store (not the database).
+func (l *Local) OpenDatasets(ctx context.Context, opts dataset.Options) (s *dataset.Service, close func() error, err error) {
+	blobs, err := blob.Open(ctx, l.artifacts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening artifact store %s: %w", l.artifacts, err)
+	}
+	s = dataset.New(l.DB, l.Audit, blobs, opts)
+	return s, func() error { return errors.Join(s.Close(), blobs.Close()) }, nil
+}
+
+// DatasetLinker adapts dataset.Service to tracking.DatasetLinker: MLflow
+// clients log a dataset's source as JSON such as {"uri": "mlcycle://iris@3"}
+// (or a plain string), which is unwrapped before linking.
+type DatasetLinker struct{ S *dataset.Service }
+
+// LinkDatasetInput links the run to the version the input's source or
+// digest names, if any.
+func (l DatasetLinker) LinkDatasetInput(ctx context.Context, runID, source, digest, context string) error {
+	return l.S.LinkDatasetInput(ctx, runID, sourceURI(source), digest, context)
+}
+
+// sourceURI returns the URI in an MLflow dataset source: the "uri" (or
+// "url", "path") field of a JSON object, or the text itself.
+func sourceURI(source string) string {
+	s := strings.TrimSpace(source)
+	if !strings.HasPrefix(s, "{") {
+		return s
+	}
+	var fields map[string]any
+	if json.Unmarshal([]byte(s), &fields) != nil {
+		return s
+	}
+	for _, k := range []string{"uri", "url", "path"} {
+		if v, ok := fields[k].(string); ok && v != "" {
+			return v
+		}
+	}
+	return s
+}

@@ -86,7 +86,7 @@ func (s *Service) LogInputs(ctx context.Context, runID string, datasets []Datase
 			return errs.E(errs.Invalid, "Missing value for required parameter 'models[%d].model_id'.", i)
 		}
 	}
-	return s.db.InTx(ctx, func(tx *store.Tx) error {
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		ri, err := activeRun(ctx, tx, runID)
 		if err != nil {
 			return err
@@ -129,6 +129,23 @@ func (s *Service) LogInputs(ctx context.Context, runID string, datasets []Datase
 		}
 		return nil
 	})
+	if err != nil || s.linker == nil {
+		return err
+	}
+	// Linking after the commit is safe to repeat: a client retrying the
+	// request re-links nothing new.
+	for _, di := range uniq {
+		var use string // how the run used it: training, eval, ...
+		for _, t := range di.Tags {
+			if t.Key == "mlflow.data.context" {
+				use = t.Value
+			}
+		}
+		if err := s.linker.LinkDatasetInput(ctx, runID, di.Dataset.Source, di.Dataset.Digest, use); err != nil {
+			return fmt.Errorf("linking dataset input %q: %w", di.Dataset.Name, err)
+		}
+	}
+	return nil
 }
 
 func modelExists(ctx context.Context, q store.Querier, id string) error {

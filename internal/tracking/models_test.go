@@ -101,7 +101,8 @@ func TestLoggedModels(t *testing.T) {
 		}{
 			{LoggedModelQuery{}, "reg," + un + ",clf"},
 			{LoggedModelQuery{Filter: "name = 'clf'"}, "clf"},
-			{LoggedModelQuery{Filter: "name LIKE 'r%'"}, "reg"},
+			// Generated names are adjective-noun-N, so none ends in "eg".
+			{LoggedModelQuery{Filter: "name LIKE '%eg'"}, "reg"},
 			{LoggedModelQuery{Filter: "status = 'READY'"}, "clf"},
 			{LoggedModelQuery{Filter: "attributes.status IN ('LOGGED_MODEL_PENDING', 'LOGGED_MODEL_UPLOAD_FAILED')"}, "reg," + un},
 			{LoggedModelQuery{Filter: "metrics.acc > 0.6"}, "clf"},

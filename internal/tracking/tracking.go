@@ -169,6 +169,17 @@ type Run struct {
 // Options tune a Service. The zero value is right for a server.
 type Options struct {
 	Now func() time.Time // defaults to time.Now
+	// DatasetLinker, when set, is told of every dataset input a run logs,
+	// after it is recorded, so that inputs naming a stored dataset version
+	// link the run to it (lineage).
+	DatasetLinker DatasetLinker
+}
+
+// DatasetLinker links a run to the dataset version an input refers to.
+// source and digest are as the client logged them; context is the input's
+// mlflow.data.context tag. An input that names no version is not an error.
+type DatasetLinker interface {
+	LinkDatasetInput(ctx context.Context, runID, source, digest, context string) error
 }
 
 // Service is the tracking API over the database.
@@ -176,6 +187,8 @@ type Service struct {
 	db  *store.DB
 	log *audit.Log
 	now func() time.Time
+	// linker, when set, links logged dataset inputs to dataset versions.
+	linker DatasetLinker
 }
 
 // New returns a Service over db, which must have audit.Migrations and
@@ -184,7 +197,7 @@ func New(db *store.DB, log *audit.Log, opts Options) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Service{db: db, log: log, now: opts.Now}
+	return &Service{db: db, log: log, now: opts.Now, linker: opts.DatasetLinker}
 }
 
 func (s *Service) nowMS() int64 { return s.now().UnixMilli() }
