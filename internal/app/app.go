@@ -91,6 +91,8 @@ func New(ctx context.Context, cfg Config, logOut io.Writer) (a *App, err error) 
 	// an input naming a dataset version are linked to it.
 	a.Datasets = dataset.New(a.DB, a.Audit, a.Artifacts, dataset.Options{})
 	a.Tracking = tracking.New(a.DB, a.Audit, tracking.Options{DatasetLinker: DatasetLinker{a.Datasets}})
+	// Concurrent log-batch calls share transactions; Close drains the queue.
+	a.Tracking.Start()
 	// The registry resolves runs:/ and models:/<id> sources through tracking.
 	a.Registry = registry.New(a.DB, a.Audit, a.Tracking, registry.Options{})
 	if cfg.AdminPassword != "" {
@@ -246,6 +248,12 @@ func (a *App) Close() error {
 	if a.Artifacts != nil {
 		errs = append(errs, a.Artifacts.Close())
 		a.Artifacts = nil
+	}
+	if a.Tracking != nil {
+		// Queued metric writes commit before the database closes.
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		errs = append(errs, a.Tracking.Stop(sctx))
+		cancel()
 	}
 	if a.DB != nil {
 		errs = append(errs, a.DB.Close())

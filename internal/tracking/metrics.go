@@ -45,12 +45,34 @@ func (s *Service) LogMetric(ctx context.Context, runID string, m Metric) error {
 // transaction: a batch that breaks any rule (limits, keys, a changed param)
 // changes nothing. Limits: 1000 metrics, 100 params, 100 tags, 1000 in all.
 // Over-long param and tag values are truncated, as MLflow's server does.
+//
+// Once Start has run, concurrent batches share transactions (see
+// groupcommit.go); each still succeeds or fails on its own, and only after
+// its transaction has committed. A caller whose ctx ends while its batch is
+// still queued gets ctx's error and the batch is not applied; once the
+// batch is being committed, the caller gets its real outcome.
 func (s *Service) LogBatch(ctx context.Context, runID string, metrics []Metric, params []Param, tags []Tag) error {
+	w, err := newBatchWrite(runID, metrics, params, tags)
+	if err != nil {
+		return err
+	}
+	if w.groupable() {
+		if queued, err := s.group.submit(ctx, w); queued {
+			return err
+		}
+	}
+	return s.applyBatch(ctx, w)
+}
+
+// newBatchWrite validates a LogBatch call and normalizes its params and
+// tags. Field prefixes such as "metrics[3]." are formatted only for an
+// error message.
+func newBatchWrite(runID string, metrics []Metric, params []Param, tags []Tag) (*batchWrite, error) {
 	if runID == "" {
-		return errs.E(errs.Invalid, "Missing value for required parameter 'run_id'.")
+		return nil, errs.E(errs.Invalid, "Missing value for required parameter 'run_id'.")
 	}
 	if !validRunID(runID) {
-		return invalidValue("run_id", runID, "")
+		return nil, invalidValue("run_id", runID, "")
 	}
 	for _, l := range [...]struct {
 		what  string
@@ -63,22 +85,23 @@ func (s *Service) LogBatch(ctx context.Context, runID string, metrics []Metric, 
 		{"metrics, params, and tags", MaxEntitiesPerBatch, len(metrics) + len(params) + len(tags)},
 	} {
 		if l.n > l.limit {
-			return errs.E(errs.Invalid, "A batch logging request can contain at most %d %s. Got %d %s. Please split up %s across multiple requests and try again.",
+			return nil, errs.E(errs.Invalid, "A batch logging request can contain at most %d %s. Got %d %s. Please split up %s across multiple requests and try again.",
 				l.limit, l.what, l.n, l.what, l.what)
 		}
 	}
 	for i, m := range metrics {
-		if err := validateMetric(fmt.Sprintf("metrics[%d].", i), m); err != nil {
-			return err
+		if validateMetric("", m) != nil {
+			return nil, validateMetric(fmt.Sprintf("metrics[%d].", i), m)
 		}
 	}
 	ps := make([]Param, len(params))
 	seen := make(map[string]bool, len(params))
 	var dupes []string
 	for i, p := range params {
-		p, err := normalizeParam(fmt.Sprintf("params[%d].", i), p)
+		p, err := normalizeParam("", p)
 		if err != nil {
-			return err
+			_, err = normalizeParam(fmt.Sprintf("params[%d].", i), params[i])
+			return nil, err
 		}
 		if seen[p.Key] {
 			dupes = append(dupes, "'"+p.Key+"'")
@@ -87,105 +110,141 @@ func (s *Service) LogBatch(ctx context.Context, runID string, metrics []Metric, 
 		ps[i] = p
 	}
 	if len(dupes) > 0 {
-		return errs.E(errs.Invalid, "Duplicate parameter keys have been submitted: [%s]. Please ensure the request contains only one param value per param key.", strings.Join(dupes, ", "))
+		return nil, errs.E(errs.Invalid, "Duplicate parameter keys have been submitted: [%s]. Please ensure the request contains only one param value per param key.", strings.Join(dupes, ", "))
 	}
 	ts := make([]Tag, len(tags))
 	for i, t := range tags {
-		t, err := normalizeTag(fmt.Sprintf("tags[%d].", i), t)
+		t, err := normalizeTag("", t)
 		if err != nil {
-			return err
+			_, err = normalizeTag(fmt.Sprintf("tags[%d].", i), tags[i])
+			return nil, err
 		}
 		ts[i] = t
 	}
+	return &batchWrite{runID: runID, metrics: metrics, params: ps, tags: ts}, nil
+}
+
+// applyBatch commits one validated batch in its own transaction.
+func (s *Service) applyBatch(ctx context.Context, w *batchWrite) error {
 	return s.db.InTx(ctx, func(tx *store.Tx) error {
-		ri, err := activeRun(ctx, tx, runID)
+		ri, err := activeRun(ctx, tx, w.runID)
 		if err != nil {
 			return err
 		}
-		if err := insertParams(ctx, tx, runID, ps, false); err != nil {
+		if err := insertParams(ctx, tx, w.runID, w.params, false); err != nil {
 			return err
 		}
-		if err := logMetrics(ctx, tx, runID, metrics); err != nil {
+		if err := logMetrics(ctx, tx, w.runID, w.metrics); err != nil {
 			return err
 		}
-		if len(ts) > 0 {
-			return s.setTags(ctx, tx, ri, ts)
+		if len(w.tags) > 0 {
+			return s.setTags(ctx, tx, ri, w.tags)
 		}
 		return nil
 	})
 }
 
-// logMetrics inserts validated points, ignores points already stored,
-// keeps run_latest_metrics current and records points that name a logged
-// model against that model too. Each table gets one statement however
-// large the batch (see insertPoints).
+// logMetrics inserts validated points of one run, ignores points already
+// stored, keeps run_latest_metrics current and records points that name a
+// logged model against that model too.
 func logMetrics(ctx context.Context, tx *store.Tx, runID string, ms []Metric) error {
 	if len(ms) == 0 {
 		return nil
 	}
-	if err := insertPoints(ctx, tx, runID, ms, `INSERT INTO run_metrics (run_uuid, key, ts, step, value, is_nan)`, ` ON CONFLICT DO NOTHING`); err != nil {
-		return fmt.Errorf("inserting metrics: %w", err)
+	rows := make([]pointRow, len(ms))
+	for i, m := range ms {
+		rows[i] = pointRow{runID, m}
 	}
-
-	// The latest point per key within the batch, then one upsert that keeps
-	// whichever of it and the stored one is later by (step, timestamp, value).
-	latest := make(map[string]int, 8)
-	keys := make([]Metric, 0, 8)
-	for _, m := range ms {
-		j, ok := latest[m.Key]
-		switch {
-		case !ok:
-			latest[m.Key] = len(keys)
-			keys = append(keys, m)
-		case laterThan(m, keys[j]):
-			keys[j] = m
-		}
-	}
-	// One lock order for every writer: concurrent batches to a run then
-	// queue on its rows instead of deadlocking on PostgreSQL.
-	slices.SortFunc(keys, func(a, b Metric) int { return strings.Compare(a.Key, b.Key) })
-	if err := insertPoints(ctx, tx, runID, keys, `INSERT INTO run_latest_metrics (run_uuid, key, ts, step, value, is_nan)`,
-		` ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value, ts = excluded.ts, step = excluded.step, is_nan = excluded.is_nan
-		WHERE (excluded.step, excluded.ts, excluded.value) > (run_latest_metrics.step, run_latest_metrics.ts, run_latest_metrics.value)`); err != nil {
-		return fmt.Errorf("updating latest metrics: %w", err)
+	if err := logPointRows(ctx, tx, rows); err != nil {
+		return err
 	}
 	return logModelMetrics(ctx, tx, runID, ms)
 }
 
-// insertPoints runs insert (naming the columns run_uuid, key, ts, step,
-// value, is_nan) with one row per point, then the conflict clause, as one
-// statement per thousand points. PostgreSQL takes the points as typed
-// arrays, which spares it parsing and planning a long VALUES list; SQLite
-// parses such a list faster than any way of unpacking one argument (JSON
-// was measured slower).
-func insertPoints(ctx context.Context, tx *store.Tx, runID string, ms []Metric, insert, conflict string) error {
-	if tx.Dialect() == store.Postgres {
-		keys := make([]string, len(ms))
-		ts := make([]int64, len(ms))
-		steps := make([]int64, len(ms))
-		vals := make([]float64, len(ms))
-		nans := make([]int16, len(ms))
-		for i, m := range ms {
-			v, isNaN := sanitizeValue(m.Value)
-			keys[i], ts[i], steps[i], vals[i], nans[i] = m.Key, m.Timestamp, m.Step, v, int16(isNaN)
+// pointRow is a metric point of a run.
+type pointRow struct {
+	run string
+	Metric
+}
+
+// logPointRows inserts validated points of any runs, ignores points
+// already stored and keeps run_latest_metrics current, with one statement
+// per table however many points (see insertPoints).
+func logPointRows(ctx context.Context, tx *store.Tx, ps []pointRow) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	if err := insertPoints(ctx, tx, ps, `INSERT INTO run_metrics (run_uuid, key, ts, step, value, is_nan)`, ` ON CONFLICT DO NOTHING`); err != nil {
+		return fmt.Errorf("inserting metrics: %w", err)
+	}
+
+	// The latest point per run and key among ps, then one upsert that
+	// keeps whichever of it and the stored one is later by (step,
+	// timestamp, value).
+	latest := make(map[runKey]int, 16)
+	keys := make([]pointRow, 0, 16)
+	for _, p := range ps {
+		k := runKey{p.run, p.Key}
+		j, ok := latest[k]
+		switch {
+		case !ok:
+			latest[k] = len(keys)
+			keys = append(keys, p)
+		case laterThan(p.Metric, keys[j].Metric):
+			keys[j] = p
 		}
-		_, err := tx.Exec(ctx, insert+` SELECT ?, k, t, s, v, n FROM unnest(?::text[], ?::bigint[], ?::bigint[], ?::float8[], ?::smallint[]) AS u(k, t, s, v, n)`+conflict,
-			runID, keys, ts, steps, vals, nans)
+	}
+	// One lock order for every writer: concurrent batches to a run then
+	// queue on its rows instead of deadlocking on PostgreSQL.
+	slices.SortFunc(keys, func(a, b pointRow) int { return compareRunKey(runKey{a.run, a.Key}, runKey{b.run, b.Key}) })
+	if err := insertPoints(ctx, tx, keys, `INSERT INTO run_latest_metrics (run_uuid, key, ts, step, value, is_nan)`,
+		` ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value, ts = excluded.ts, step = excluded.step, is_nan = excluded.is_nan
+		WHERE (excluded.step, excluded.ts, excluded.value) > (run_latest_metrics.step, run_latest_metrics.ts, run_latest_metrics.value)`); err != nil {
+		return fmt.Errorf("updating latest metrics: %w", err)
+	}
+	return nil
+}
+
+// sqlitePointsPerStatement bounds one INSERT on SQLite: six bound values a
+// point, well under its limit of 32,766 per statement.
+const sqlitePointsPerStatement = 1000
+
+// insertPoints runs insert (naming the columns run_uuid, key, ts, step,
+// value, is_nan) with one row per point, then the conflict clause.
+// PostgreSQL takes the points as typed arrays in one statement, which
+// spares it parsing and planning a long VALUES list; SQLite parses such a
+// list faster than any way of unpacking one argument (JSON was measured
+// slower), so it gets VALUES lists of sqlitePointsPerStatement rows.
+func insertPoints(ctx context.Context, tx *store.Tx, ps []pointRow, insert, conflict string) error {
+	if tx.Dialect() == store.Postgres {
+		runs := make([]string, len(ps))
+		keys := make([]string, len(ps))
+		ts := make([]int64, len(ps))
+		steps := make([]int64, len(ps))
+		vals := make([]float64, len(ps))
+		nans := make([]int16, len(ps))
+		for i, p := range ps {
+			v, isNaN := sanitizeValue(p.Value)
+			runs[i], keys[i], ts[i], steps[i], vals[i], nans[i] = p.run, p.Key, p.Timestamp, p.Step, v, int16(isNaN)
+		}
+		_, err := tx.Exec(ctx, insert+` SELECT r, k, t, s, v, n FROM unnest(?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::float8[], ?::smallint[]) AS u(r, k, t, s, v, n)`+conflict,
+			runs, keys, ts, steps, vals, nans)
 		return err
 	}
 	var sb strings.Builder
-	for _, part := range chunks(ms, 1000) {
+	for _, part := range chunks(ps, sqlitePointsPerStatement) {
 		sb.Reset()
+		sb.Grow(len(insert) + len(conflict) + 8 + 20*len(part))
 		sb.WriteString(insert)
 		sb.WriteString(" VALUES ")
 		args := make([]any, 0, 6*len(part))
-		for i, m := range part {
+		for i, p := range part {
 			if i > 0 {
 				sb.WriteString(", ")
 			}
 			sb.WriteString("(?, ?, ?, ?, ?, ?)")
-			v, isNaN := sanitizeValue(m.Value)
-			args = append(args, runID, m.Key, m.Timestamp, m.Step, v, isNaN)
+			v, isNaN := sanitizeValue(p.Value)
+			args = append(args, p.run, p.Key, p.Timestamp, p.Step, v, isNaN)
 		}
 		sb.WriteString(conflict)
 		if _, err := tx.Exec(ctx, sb.String(), args...); err != nil {

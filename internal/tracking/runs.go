@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/mlcycle/mlcycle/internal/actor"
 	"github.com/mlcycle/mlcycle/internal/errs"
@@ -394,20 +393,10 @@ func insertParams(ctx context.Context, tx *store.Tx, runID string, params []Para
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("reading params: %w", err)
 		}
-		var conflicts []string
-		for _, p := range params {
-			if old, ok := existing[p.Key]; ok && old != p.Value {
-				if single {
-					return errs.E(errs.Invalid, "Changing param values is not allowed. Param with key='%s' was already logged with value='%s' for run ID='%s'. Attempted logging new value '%s'.",
-						p.Key, clip(old), runID, clip(p.Value))
-				}
-				conflicts = append(conflicts, fmt.Sprintf("{'key': '%s', 'old_value': '%s', 'new_value': '%s'}", p.Key, clip(old), clip(p.Value)))
-			}
-		}
-		if len(conflicts) > 0 {
-			return errs.E(errs.Invalid, "Changing param values is not allowed. Params were already logged='[%s]' for run ID='%s'.", strings.Join(conflicts, ", "), runID)
-		}
-		return nil
+		return paramConflicts(runID, params, func(key string) (string, bool) {
+			v, ok := existing[key]
+			return v, ok
+		}, single)
 	}
 	if err := check(); err != nil {
 		return err

@@ -189,6 +189,8 @@ type Service struct {
 	now func() time.Time
 	// linker, when set, links logged dataset inputs to dataset versions.
 	linker DatasetLinker
+	// group commits concurrent LogBatch calls together once started.
+	group groupCommit
 }
 
 // New returns a Service over db, which must have audit.Migrations and
