@@ -887,8 +887,11 @@ func newDataValidateCmd(d *deps) *cobra.Command {
 		Short: "Check table files or a dataset version against a rules file",
 		Long: `Check CSV, TSV, JSON Lines and Parquet files against the expectations of a
 rules file (see docs/datasets-validation.md). A dataset version is fetched
-into a temporary folder first. Exits 1 with the report when any expectation
-fails.`,
+into a temporary folder first. When the rules set a files glob, it selects
+the tables of a folder (relative to the rules file's folder) and of a
+dataset version (relative to the version's root); a file named on the
+command line is always checked. Exits 1 with the report when any
+expectation fails.`,
 		Args: cobra.MinimumNArgs(2),
 	}
 	t := addDataFlags(cmd)
@@ -909,6 +912,9 @@ fails.`,
 				return err
 			}
 			for _, f := range files {
+				if !f.coveredBy(rs) {
+					continue
+				}
 				rep, err := rs.Validate(ctx, f.abs)
 				if err != nil {
 					cleanup()
@@ -920,7 +926,7 @@ fails.`,
 			cleanup()
 		}
 		if len(reports) == 0 {
-			return errors.New("no table files (CSV, TSV, JSON Lines, Parquet) to validate")
+			return errors.New("no table files (CSV, TSV, JSON Lines, Parquet) that the rules cover to validate")
 		}
 		failed := 0
 		for _, r := range reports {
@@ -945,7 +951,26 @@ fails.`,
 	return cmd
 }
 
-type tableFile struct{ name, abs string }
+// tableFile is a table to validate: its display name and its path on disk.
+// A file named on the command line is always checked; one found under a
+// folder is checked when the rules' files glob (relative to the rules
+// file's folder) covers it; one from a dataset version when the glob
+// matches its path inside the version (inVersion).
+type tableFile struct {
+	name, abs string
+	explicit  bool
+	inVersion string
+}
+
+func (f tableFile) coveredBy(rs *validate.Rules) bool {
+	switch {
+	case f.explicit:
+		return true
+	case f.inVersion != "":
+		return rs.Matches(f.inVersion)
+	}
+	return rs.Applies(f.abs)
+}
 
 // validationTargets lists the table files arg names: a file, the files
 // under a folder, or the files of a dataset version (fetched into a
@@ -954,9 +979,9 @@ func validationTargets(ctx context.Context, d *deps, t *dataTarget, arg string) 
 	noop := func() {}
 	if fi, err := os.Stat(arg); err == nil {
 		if !fi.IsDir() {
-			return []tableFile{{arg, arg}}, noop, nil
+			return []tableFile{{name: arg, abs: arg, explicit: true}}, noop, nil
 		}
-		files, err := tablesUnder(arg, arg)
+		files, err := tablesUnder(arg, arg, false)
 		return files, noop, err
 	}
 	if _, err := dataset.ParseRef(arg); err != nil || !strings.Contains(arg, "@") {
@@ -994,7 +1019,7 @@ func validationTargets(ctx context.Context, d *deps, t *dataTarget, arg string) 
 			return nil, noop, err
 		}
 	}
-	files, err := tablesUnder(tmp, arg)
+	files, err := tablesUnder(tmp, arg, true)
 	if err != nil {
 		cleanup()
 		return nil, noop, err
@@ -1002,8 +1027,9 @@ func validationTargets(ctx context.Context, d *deps, t *dataTarget, arg string) 
 	return files, cleanup, nil
 }
 
-// tablesUnder lists the table files under root, named label/<path>.
-func tablesUnder(root, label string) ([]tableFile, error) {
+// tablesUnder lists the table files under root, named label/<path>;
+// version says root holds a fetched dataset version.
+func tablesUnder(root, label string, version bool) ([]tableFile, error) {
 	var out []tableFile
 	err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
@@ -1011,7 +1037,12 @@ func tablesUnder(root, label string) ([]tableFile, error) {
 		}
 		if e.Type().IsRegular() && isTable(p) {
 			rel, _ := filepath.Rel(root, p)
-			out = append(out, tableFile{name: label + "/" + filepath.ToSlash(rel), abs: p})
+			rel = filepath.ToSlash(rel)
+			f := tableFile{name: label + "/" + rel, abs: p}
+			if version {
+				f.inVersion = rel
+			}
+			out = append(out, f)
 		}
 		return nil
 	})

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mlcycle/mlcycle/client"
+	"github.com/mlcycle/mlcycle/internal/store/storetest"
 )
 
 func writeFiles(t *testing.T, dir string, files map[string]string) {
@@ -22,7 +23,22 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 	}
 }
 
-func TestDataLocal(t *testing.T) {
+// eachEngine runs fn with the CLI's database on a fresh SQLite file and on a
+// fresh PostgreSQL schema (through MLCYCLE_DB, as a user would set it).
+func eachEngine(t *testing.T, fn func(t *testing.T)) {
+	t.Run("sqlite", func(t *testing.T) {
+		t.Setenv("MLCYCLE_DB", storetest.SQLiteURL(t))
+		fn(t)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Setenv("MLCYCLE_DB", storetest.PostgresURL(t))
+		fn(t)
+	})
+}
+
+func TestDataLocal(t *testing.T) { eachEngine(t, testDataLocal) }
+
+func testDataLocal(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	t.Setenv("MLCYCLE_SERVER", "")
 	dd := "--data-dir=" + t.TempDir()
@@ -94,6 +110,24 @@ func TestDataLocal(t *testing.T) {
 		t.Fatalf("add --validate: %+v", r)
 	}
 	os.Remove(filepath.Join(src, "more.csv"))
+
+	// A files glob selects the tables of a dataset version by their path
+	// inside it: the failing table outside the glob is not checked.
+	mixed := t.TempDir()
+	writeFiles(t, mixed, map[string]string{
+		"train/a.csv": "sepal,species\n5.1,setosa\n",
+		"raw/b.csv":   "sepal,species\n1,bogus\n",
+	})
+	mustRun(t, "data", "add", mixed, "--name", "mixed", dd)
+	globbed := filepath.Join(t.TempDir(), "rules.yaml")
+	writeFiles(t, filepath.Dir(globbed), map[string]string{"rules.yaml": "files: 'train/*.csv'\ncolumns:\n  species: {allowed: [setosa, virginica]}\n"})
+	out = mustRun(t, "data", "validate", globbed, "mixed@1", dd)
+	if !strings.Contains(out, "train/a.csv") || strings.Contains(out, "b.csv") {
+		t.Fatalf("validate with a files glob: %s", out)
+	}
+	if r := runCLI(t, "data", "validate", rules, "mixed@1", dd); r.code != 1 || !strings.Contains(r.stdout, "raw/b.csv") {
+		t.Fatalf("validate without a glob must check every table: %+v", r)
+	}
 
 	// Bad input: nothing recorded.
 	for _, tc := range []struct {

@@ -670,5 +670,17 @@ func (r *Rules) Applies(p string) bool {
 	return ok
 }
 
+// Matches reports whether the rules cover a file at rel, a slash-separated
+// path relative to the root of the tree being checked (a dataset version,
+// or a folder given on the command line): always when the rules set no
+// files glob.
+func (r *Rules) Matches(rel string) bool {
+	if r.files == "" {
+		return true
+	}
+	ok, _ := path.Match(r.files, path.Clean(rel))
+	return ok
+}
+
 // Source returns the name the rules were loaded from.
 func (r *Rules) Source() string { return r.source }
