@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -234,6 +235,32 @@ func TestDataPushPull(t *testing.T) {
 	if len(vs) != 2 {
 		t.Fatalf("versions: %+v", vs)
 	}
+
+	// A run logs the tagged version as its input from the CLI; the
+	// version then lists the run.
+	c, err := client.New(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expID, err := c.CreateExperiment(context.Background(), "lineage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := c.CreateRun(context.Background(), client.RunCreate{ExperimentID: expID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := mustRun(t, "runs", "log-input", run.Info.RunID, "ds@prod", "--context", "eval", srv); !strings.Contains(out, "used ds@2") {
+		t.Fatalf("log-input: %s", out)
+	}
+	decode(t, mustRun(t, "data", "show", "ds@2", "--output", "json", srv), &det)
+	if len(det.Runs) != 1 || det.Runs[0].RunID != run.Info.RunID || det.Runs[0].Context != "eval" {
+		t.Fatalf("runs of ds@2: %+v", det.Runs)
+	}
+	if r := runCLI(t, "runs", "log-input", run.Info.RunID, "ds@9", srv); r.code == 0 || !strings.Contains(r.stderr, "ds@9") {
+		t.Fatalf("log-input of a missing version: %+v", r)
+	}
+
 	mustRun(t, "data", "untag", "ds@prod", srv)
 	mustRun(t, "data", "rm", "ds@2", srv)
 	if out := mustRun(t, "data", "gc", "--dry-run", srv); !strings.Contains(out, "would delete") {

@@ -33,6 +33,7 @@ MLflow tracking server too.`,
 		newRunsRestoreCmd(d, r),
 		newRunsLogParamCmd(d, r),
 		newRunsLogMetricCmd(d, r),
+		newRunsLogInputCmd(d, r),
 	)
 	return cmd
 }
@@ -303,5 +304,37 @@ func newRunsLogMetricCmd(d *deps, r *remote) *cobra.Command {
 	}
 	cmd.Flags().Int64Var(&step, "step", 0, "training step (epoch, iteration) of the value")
 	cmd.Flags().StringVar(&at, "time", "", "when the value was measured, RFC 3339 (default now)")
+	return cmd
+}
+
+func newRunsLogInputCmd(d *deps, r *remote) *cobra.Command {
+	var usage string
+	cmd := &cobra.Command{
+		Use:   "log-input RUN_ID NAME@VERSION",
+		Short: "Record that a run used a dataset version (links the run to it)",
+		Long: `Record a dataset version as an input of a run, with source
+mlcycle://name@version and the version's digest, as the MLflow client's
+log_input does. The server links the run to the version: "mlcycle data show"
+lists the run and the run page shows the version.`,
+		Example: `  mlcycle runs log-input 3f2a9c0e1b7d4e5f8a6b2c1d0e9f8a7b iris@3
+  mlcycle runs log-input 3f2a9c0e1b7d4e5f8a6b2c1d0e9f8a7b iris@prod --context eval`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := r.client(d)
+			if err != nil {
+				return err
+			}
+			det, err := c.ShowDataset(cmd.Context(), args[1])
+			if err != nil {
+				return err
+			}
+			if err := c.LogInputs(cmd.Context(), args[0], client.DatasetInputFor(det.DatasetVersion, usage)); err != nil {
+				return fmt.Errorf("run %s: %w", args[0], err)
+			}
+			fmt.Fprintf(d.stdout, "run %s used %s\n", args[0], det.Ref)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&usage, "context", "training", "what the run used the data for (training, eval, ...)")
 	return cmd
 }
