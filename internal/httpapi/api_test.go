@@ -101,6 +101,8 @@ func TestAPI(t *testing.T) {
 		{name: "audit as editor", method: "GET", path: "/api/v1/audit", cred: editor, status: 403},
 		{name: "audit bad since", method: "GET", path: "/api/v1/audit?since=yesterday", cred: admin, status: 400, want: []string{"RFC 3339"}},
 		{name: "audit bad limit", method: "GET", path: "/api/v1/audit?limit=0", cred: admin, status: 400, want: []string{"limit"}},
+		{name: "audit query with a semicolon", method: "GET", path: "/api/v1/audit?actor=alice;action=x", cred: admin, status: 400, want: []string{"malformed query string"}},
+		{name: "tokens query with a bad escape", method: "GET", path: "/api/v1/tokens?user=%zz", cred: admin, status: 400, want: []string{"malformed query string"}},
 		{name: "audit until before since", method: "GET", path: "/api/v1/audit?since=2025-02-01T00:00:00Z&until=2025-01-01T00:00:00Z", cred: admin, status: 400},
 
 		// Routing.

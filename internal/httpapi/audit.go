@@ -73,7 +73,10 @@ func (a *API) listAudit(r *http.Request) (any, error) {
 }
 
 func parseAuditFilter(r *http.Request) (AuditFilter, error) {
-	q := r.URL.Query()
+	q, err := strictQuery(r)
+	if err != nil {
+		return AuditFilter{}, err
+	}
 	f := AuditFilter{
 		Actor:        q.Get("actor"),
 		Action:       q.Get("action"),
@@ -82,7 +85,6 @@ func parseAuditFilter(r *http.Request) (AuditFilter, error) {
 		Outcome:      q.Get("outcome"),
 		Limit:        defaultAuditLimit,
 	}
-	var err error
 	if f.Since, err = queryTime(q.Get("since"), "since"); err != nil {
 		return f, err
 	}

@@ -391,7 +391,10 @@ func (a *API) diffDatasets(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	q := r.URL.Query()
+	q, err := strictQuery(r)
+	if err != nil {
+		return nil, err
+	}
 	ra, rb := q.Get("a"), q.Get("b")
 	if ra == "" || rb == "" {
 		return nil, errs.E(errs.Invalid, "query parameters a and b (dataset references such as iris@1) are required")

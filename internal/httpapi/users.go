@@ -171,7 +171,11 @@ func (a *API) listTokens(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	owner, err := tokenOwner(actor.From(r.Context()), r.URL.Query().Get("user"))
+	q, err := strictQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	owner, err := tokenOwner(actor.From(r.Context()), q.Get("user"))
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +241,11 @@ func (a *API) revokeToken(r *http.Request) (any, error) {
 	act := actor.From(r.Context())
 	owner := act.Name
 	if act.Role == RoleAdmin {
-		owner = r.URL.Query().Get("user") // "" = any owner
+		q, err := strictQuery(r)
+		if err != nil {
+			return nil, err
+		}
+		owner = q.Get("user") // "" = any owner
 	}
 	return nil, users.RevokeToken(r.Context(), owner, id)
 }
