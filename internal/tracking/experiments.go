@@ -143,9 +143,9 @@ func (s *Service) loadExperimentTags(ctx context.Context, exps []*Experiment) er
 		n, _ := parseExperimentID(e.ID)
 		ids = append(ids, n)
 	}
-	for _, part := range chunks(ids, 500) {
+	for _, part := range store.Batches(ids, 500) {
 		rows, err := s.db.Query(ctx, `SELECT experiment_id, key, value FROM experiment_tags
-			WHERE experiment_id IN (`+placeholders(len(part))+`) ORDER BY experiment_id, key`, part...)
+			WHERE experiment_id IN (`+store.Placeholders(len(part))+`) ORDER BY experiment_id, key`, part...)
 		if err != nil {
 			return fmt.Errorf("reading experiment tags: %w", err)
 		}
@@ -196,7 +196,7 @@ func (s *Service) SearchExperiments(ctx context.Context, q ExperimentQuery) ([]E
 		return nil, "", err
 	}
 	b := &sqlBuilder{dialect: s.db.Dialect()}
-	b.where("e.lifecycle_stage IN ("+placeholders(len(stages))+")", anySlice(stages)...)
+	b.where("e.lifecycle_stage IN ("+store.Placeholders(len(stages))+")", store.Args(stages)...)
 	if err := experimentFilters(b, q.Filter); err != nil {
 		return nil, "", err
 	}
@@ -324,7 +324,7 @@ func experimentIDCond(b *sqlBuilder, c filter.Clause) error {
 		if len(ids) == 0 {
 			return errs.E(errs.Invalid, "Invalid filter: %s needs at least one value", c.Op)
 		}
-		b.where("e.experiment_id "+c.Op+" ("+placeholders(len(ids))+")", ids...)
+		b.where("e.experiment_id "+c.Op+" ("+store.Placeholders(len(ids))+")", ids...)
 	default:
 		return errs.E(errs.Invalid, "Invalid comparator for experiment_id: %s", c.Op)
 	}

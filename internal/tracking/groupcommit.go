@@ -391,8 +391,8 @@ func applyGroup(ctx context.Context, tx *store.Tx, group []*batchWrite) ([]error
 // runStages returns the lifecycle stage of each of runIDs that exists.
 func runStages(ctx context.Context, tx *store.Tx, runIDs []string) (map[string]string, error) {
 	out := make(map[string]string, len(runIDs))
-	for _, part := range chunks(runIDs, 500) {
-		rows, err := tx.Query(ctx, `SELECT run_uuid, lifecycle_stage FROM runs WHERE run_uuid IN (`+placeholders(len(part))+`)`, anySlice(part)...)
+	for _, part := range store.Batches(runIDs, 500) {
+		rows, err := tx.Query(ctx, `SELECT run_uuid, lifecycle_stage FROM runs WHERE run_uuid IN (`+store.Placeholders(len(part))+`)`, store.Args(part)...)
 		if err != nil {
 			return nil, fmt.Errorf("reading runs: %w", err)
 		}
@@ -435,11 +435,11 @@ func storedParams(ctx context.Context, tx *store.Tx, group []*batchWrite, outcom
 	}
 	// Runs × keys is a superset of the pairs wanted; the extra rows are
 	// harmless. The group bounds both lists (64 runs, 6,400 keys).
-	args := anySlice(runs)
+	args := store.Args(runs)
 	for k := range keys {
 		args = append(args, k)
 	}
-	rows, err := tx.Query(ctx, `SELECT run_uuid, key, value FROM run_params WHERE run_uuid IN (`+placeholders(len(runs))+`) AND key IN (`+placeholders(len(keys))+`)`, args...)
+	rows, err := tx.Query(ctx, `SELECT run_uuid, key, value FROM run_params WHERE run_uuid IN (`+store.Placeholders(len(runs))+`) AND key IN (`+store.Placeholders(len(keys))+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading params: %w", err)
 	}
@@ -489,7 +489,7 @@ type paramRow struct {
 // If another transaction inserted one of them meanwhile, it fails with
 // errParamRace.
 func insertParamRows(ctx context.Context, tx *store.Tx, ps []paramRow) error {
-	for _, part := range chunks(ps, 1000) {
+	for _, part := range store.Batches(ps, 1000) {
 		args := make([]any, 0, 3*len(part))
 		var sb strings.Builder
 		sb.WriteString(`INSERT INTO run_params (run_uuid, key, value) VALUES `)
@@ -523,7 +523,7 @@ func upsertTagRows(ctx context.Context, tx *store.Tx, tags map[runKey]string) er
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, compareRunKey)
-	for _, part := range chunks(keys, 1000) {
+	for _, part := range store.Batches(keys, 1000) {
 		args := make([]any, 0, 3*len(part))
 		var sb strings.Builder
 		sb.WriteString(`INSERT INTO run_tags (run_uuid, key, value) VALUES `)

@@ -232,7 +232,7 @@ func insertPoints(ctx context.Context, tx *store.Tx, ps []pointRow, insert, conf
 		return err
 	}
 	var sb strings.Builder
-	for _, part := range chunks(ps, sqlitePointsPerStatement) {
+	for _, part := range store.Batches(ps, sqlitePointsPerStatement) {
 		sb.Reset()
 		sb.Grow(len(insert) + len(conflict) + 8 + 20*len(part))
 		sb.WriteString(insert)
@@ -287,7 +287,7 @@ func logModelMetrics(ctx context.Context, tx *store.Tx, runID string, ms []Metri
 		ids = append(ids, id)
 	}
 	var found int
-	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM logged_models WHERE model_id IN (`+placeholders(len(ids))+`)`, ids...).Scan(&found); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM logged_models WHERE model_id IN (`+store.Placeholders(len(ids))+`)`, ids...).Scan(&found); err != nil {
 		return fmt.Errorf("checking logged models: %w", err)
 	}
 	if found != len(ids) {
@@ -303,7 +303,7 @@ func logModelMetrics(ctx context.Context, tx *store.Tx, runID string, ms []Metri
 		}
 	}
 	var sb strings.Builder
-	for _, part := range chunks(linked, 1000) {
+	for _, part := range store.Batches(linked, 1000) {
 		sb.Reset()
 		sb.WriteString("INSERT INTO logged_model_metrics (model_id, key, value, ts, step, is_nan, run_uuid, dataset_name, dataset_digest) VALUES ")
 		args := make([]any, 0, 9*len(part))

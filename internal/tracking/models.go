@@ -207,7 +207,7 @@ func kvParams(ps []Param) []Tag {
 // upsertModelKV writes params or tags of a model. Tags overwrite; params
 // that exist keep their value (the caller checked for changes).
 func upsertModelKV(ctx context.Context, tx *store.Tx, table, modelID string, kvs []Tag, overwrite bool) error {
-	for _, part := range chunks(kvs, 500) {
+	for _, part := range store.Batches(kvs, 500) {
 		args := make([]any, 0, 3*len(part))
 		vals := make([]string, len(part))
 		for i, kv := range part {
@@ -410,8 +410,8 @@ func loadModelData(ctx context.Context, q store.Querier, models []LoggedModel) e
 		byID[models[i].ModelID] = &models[i]
 		ids = append(ids, models[i].ModelID)
 	}
-	for _, part := range chunks(ids, 500) {
-		in := "(" + placeholders(len(part)) + ")"
+	for _, part := range store.Batches(ids, 500) {
+		in := "(" + store.Placeholders(len(part)) + ")"
 		for _, table := range []string{"logged_model_tags", "logged_model_params"} {
 			rows, err := q.Query(ctx, `SELECT model_id, key, value FROM `+table+` WHERE model_id IN `+in+` ORDER BY model_id, key`, part...)
 			if err != nil {
@@ -550,7 +550,7 @@ func (s *Service) SearchLoggedModels(ctx context.Context, q LoggedModelQuery) ([
 	}
 
 	b := &sqlBuilder{dialect: s.db.Dialect()}
-	b.where("lm.experiment_id IN ("+placeholders(len(exps))+")", exps...)
+	b.where("lm.experiment_id IN ("+store.Placeholders(len(exps))+")", exps...)
 	b.where("lm.lifecycle_stage = ?", StageActive)
 	clauses, err := filter.Parse(q.Filter, filter.Options{DefaultEntity: "attribute"})
 	if err != nil {
@@ -696,7 +696,7 @@ func modelStatusCond(b *sqlBuilder, c filter.Clause) error {
 		if len(nums) == 0 {
 			return errs.E(errs.Invalid, "Invalid filter: %s needs at least one value", c.Op)
 		}
-		b.where("lm.status "+c.Op+" ("+placeholders(len(nums))+")", nums...)
+		b.where("lm.status "+c.Op+" ("+store.Placeholders(len(nums))+")", nums...)
 	default:
 		return errs.E(errs.Invalid, "Invalid comparison operator for status: '%s'. Expected one of ('=', '!=', 'IN', 'NOT IN').", c.Op)
 	}

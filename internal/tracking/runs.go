@@ -377,7 +377,7 @@ func insertParams(ctx context.Context, tx *store.Tx, runID string, params []Para
 		for _, p := range params {
 			keys = append(keys, p.Key)
 		}
-		rows, err := tx.Query(ctx, `SELECT key, value FROM run_params WHERE run_uuid = ? AND key IN (`+placeholders(len(params))+`)`, keys...)
+		rows, err := tx.Query(ctx, `SELECT key, value FROM run_params WHERE run_uuid = ? AND key IN (`+store.Placeholders(len(params))+`)`, keys...)
 		if err != nil {
 			return fmt.Errorf("reading params: %w", err)
 		}
@@ -448,8 +448,8 @@ func loadRunData(ctx context.Context, q store.Querier, runs []Run) error {
 		}
 		return nil
 	}
-	for _, part := range chunks(ids, 500) {
-		in := "(" + placeholders(len(part)) + ")"
+	for _, part := range store.Batches(ids, 500) {
+		in := "(" + store.Placeholders(len(part)) + ")"
 		err := each("metrics", `SELECT run_uuid, key, value, ts, step, is_nan FROM run_latest_metrics WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, part,
 			func(rows *sql.Rows) error {
 				var id string

@@ -77,16 +77,9 @@ func (b *sqlBuilder) strOp(col string, c filter.Clause, indexed bool) (string, [
 		return col + " = ?", []any{v}, nil
 	case "!=":
 		return col + " <> ?", []any{v}, nil
-	case "LIKE":
-		if b.dialect == store.Postgres {
-			return col + " LIKE ? ESCAPE ''", []any{v}, nil
-		}
-		return col + " GLOB ?", []any{likeToGlob(v)}, nil
-	case "ILIKE":
-		if b.dialect == store.Postgres {
-			return col + " ILIKE ? ESCAPE ''", []any{v}, nil
-		}
-		return col + " LIKE ?", []any{v}, nil
+	case "LIKE", "ILIKE":
+		cond, arg := b.dialect.Like(col, v, c.Op == "ILIKE")
+		return cond, []any{arg}, nil
 	case "IN", "NOT IN":
 		if len(c.List) == 0 {
 			if c.Op == "IN" {
@@ -94,29 +87,9 @@ func (b *sqlBuilder) strOp(col string, c filter.Clause, indexed bool) (string, [
 			}
 			return "1 = 1", nil, nil
 		}
-		return col + " " + c.Op + " (" + placeholders(len(c.List)) + ")", anySlice(c.List), nil
+		return col + " " + c.Op + " (" + store.Placeholders(len(c.List)) + ")", store.Args(c.List), nil
 	}
 	return "", nil, errs.E(errs.Invalid, "Invalid comparator '%s' for %s '%s': use one of =, !=, LIKE, ILIKE, IN, NOT IN", c.Op, c.Entity, clip(c.Key))
-}
-
-// likeToGlob turns a LIKE pattern into the equivalent case-sensitive GLOB.
-func likeToGlob(p string) string {
-	var b strings.Builder
-	for _, r := range p {
-		switch r {
-		case '%':
-			b.WriteByte('*')
-		case '_':
-			b.WriteByte('?')
-		case '*', '?', '[':
-			b.WriteByte('[')
-			b.WriteRune(r)
-			b.WriteByte(']')
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
 }
 
 // numOp renders a numeric comparison of col. integer columns take the
@@ -497,7 +470,7 @@ func (s *Service) SearchRuns(ctx context.Context, q RunQuery) ([]Run, string, er
 	if len(exps) == 1 {
 		b.where("r.experiment_id = ?", exps[0])
 	} else {
-		b.where("r.experiment_id IN ("+placeholders(len(exps))+")", exps...)
+		b.where("r.experiment_id IN ("+store.Placeholders(len(exps))+")", exps...)
 	}
 	if len(stages) == 1 {
 		b.where("r.lifecycle_stage = ?", stages[0])

@@ -338,7 +338,7 @@ func seedRuns(t testing.TB, db *store.DB, exp string, n, perTime int) []string {
 	}
 	ctx := context.Background()
 	err := db.InTx(ctx, func(tx *store.Tx) error {
-		for _, part := range chunks(ids, 500) {
+		for _, part := range store.Batches(ids, 500) {
 			var sb strings.Builder
 			var args []any
 			for i, id := range part {
