@@ -90,8 +90,8 @@ func openSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 
 	// synchronous=NORMAL in WAL mode keeps every committed transaction across
 	// a process crash (kill -9); only an OS crash may lose the last commits.
-	// temp_store=MEMORY keeps the b-trees of sorts and of the metric upserts'
-	// temporary indexes off disk (about 1.2-1.4x faster log-batch).
+	// temp_store=MEMORY keeps the temporary b-trees of sorts (search_runs
+	// ordered by a metric) in memory instead of temp files.
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)"
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?"
 	w, err := sql.Open("sqlite", dsn+pragmas+"&_txlock=immediate")
