@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mlcycle/mlcycle/internal/errs"
 	"github.com/mlcycle/mlcycle/internal/store"
@@ -446,4 +447,51 @@ func TestSearchExperiments(t *testing.T) {
 		_, _, err = e.svc.SearchExperiments(ctx, ExperimentQuery{MaxResults: -1})
 		mustCode(t, err, errs.Invalid, "positive integer")
 	})
+}
+
+// TestSearchRunsEqualityAtIndexPrefix checks param and tag equality for
+// values around the indexed prefix length (in characters, not bytes), where
+// the filter switches from the prefix comparison alone to prefix and full
+// value.
+func TestSearchRunsEqualityAtIndexPrefix(t *testing.T) {
+	storetest.Each(t, testMigrations(), func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		exp := must[string](t)(e.svc.CreateExperiment(e.ctx, "prefix", "", nil))
+		var values []string
+		for _, ch := range []string{"a", "é"} {
+			for _, n := range []int{1, indexPrefix - 1, indexPrefix, indexPrefix + 1, indexPrefix + 100} {
+				values = append(values, strings.Repeat(ch, n))
+			}
+		}
+		byValue := map[string]string{}
+		for i, v := range values {
+			r := must[Run](t)(e.svc.CreateRun(e.ctx, CreateRunInput{ExperimentID: exp, RunName: fmt.Sprintf("r%d", i)}))
+			ok(t, e.svc.LogBatch(e.ctx, r.Info.RunID, nil, []Param{{"p", v}}, []Tag{{"t", v}}))
+			byValue[v] = r.Info.RunName
+		}
+		queries := append(slices.Clone(values), "", strings.Repeat("a", indexPrefix+50), strings.Repeat("é", indexPrefix-2)+"e")
+		for _, entity := range []string{"params.p", "tags.t"} {
+			for _, v := range queries {
+				f := entity + " = '" + v + "'"
+				runs, _, err := e.svc.SearchRuns(e.ctx, RunQuery{ExperimentIDs: []string{exp}, Filter: f})
+				ok(t, err)
+				if got, want := runNames(runs), byValue[v]; got != want {
+					t.Errorf("%s = %d × %q: got %q, want %q", entity, utf8.RuneCountInString(v), v[:min(len(v), 2)], got, want)
+				}
+			}
+		}
+	})
+}
+
+// TestSearchRunsEqualityStatedOnce guards the shape behind the PostgreSQL
+// plan of BenchmarkSearchRuns100k: a short param value is compared once,
+// through the indexed prefix, so the planner does not count it twice.
+func TestSearchRunsEqualityStatedOnce(t *testing.T) {
+	for _, d := range []store.Dialect{store.SQLite, store.Postgres} {
+		rs, err := compileRunSearch(d, RunQuery{ExperimentIDs: []string{"1"}, Filter: "params.optimizer = 'adam'"})
+		ok(t, err)
+		if !strings.Contains(rs.sql, "substr(k1.value, 1, 200) = ?") || strings.Contains(rs.sql, "k1.value = ?") {
+			t.Errorf("%s: %s", d, rs.sql)
+		}
+	}
 }
