@@ -93,6 +93,8 @@ Flags win over the environment, which wins over the file.`,
 		newModelsCmd(d),
 		newArtifactsCmd(d),
 		newDataCmd(d),
+		newTrainCmd(d),
+		newPredictCmd(d),
 	)
 	return root
 }

@@ -23,6 +23,7 @@ func (u *UI) trackingRoutes(mux *http.ServeMux) {
 	if u.blobs != nil {
 		page("GET /runs/{id}/artifacts", u.artifactsPage)
 		page("GET /runs/{id}/artifact", u.artifactFile)
+		page("GET /runs/{id}/report", u.reportFile)
 	}
 }
 

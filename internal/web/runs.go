@@ -44,6 +44,8 @@ type runView struct {
 	// Artifacts is the top folder of the run's artifacts; nil when the
 	// server has no artifact store.
 	Artifacts *artifactListing
+	// Report is the evaluation report mlcycle train logged; nil if none.
+	Report *reportView
 }
 
 type kvRow struct{ Key, Value string }
@@ -120,7 +122,13 @@ func (u *UI) runPage(w http.ResponseWriter, r *http.Request) {
 		v.Outputs = append(v.Outputs, outputRow{o.ModelID, strconv.FormatInt(o.Step, 10)})
 	}
 
-	for i, m := range metrics {
+	// Metrics with a history (a training curve) are charted before the
+	// single values a run logs at its end.
+	charted := slices.Clone(metrics)
+	slices.SortStableFunc(charted, func(a, b tracking.Metric) int {
+		return cmp.Compare(min(a.Step, 1), min(b.Step, 1)) * -1
+	})
+	for i, m := range charted {
 		if i == maxRunCharts {
 			v.Uncharted = len(metrics) - i
 			break
@@ -143,6 +151,10 @@ func (u *UI) runPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		v.Artifacts = &listing
+		if v.Report, err = u.runReport(ctx, in); err != nil {
+			u.renderError(w, r, "/experiments", err)
+			return
+		}
 	}
 	u.render(w, r, http.StatusOK, "run.html", u.newPage(w, r, v.Name, "/experiments", v))
 }
