@@ -333,12 +333,22 @@ func (j *trainJob) spaceFor(algo string, s search.Space) search.Space {
 	return out
 }
 
-// withDefaults adds what train decides to the user's params: the seed and,
-// for gbdt multiclass, the number of classes.
+// defaultEarlyStopping is the early_stopping_rounds train sets for gbdt
+// when the user does not: with a validation split at hand, boosting past
+// the best round only overfits.
+const defaultEarlyStopping = "20"
+
+// withDefaults adds what train decides to the user's params: the seed,
+// early stopping for gbdt and, for gbdt multiclass, the number of classes.
 func (j *trainJob) withDefaults(algo string, kv map[string]string) map[string]string {
 	out := maps.Clone(kv)
 	if _, ok := out["seed"]; !ok {
 		out["seed"] = strconv.FormatUint(j.o.seed, 10)
+	}
+	if algo == "gbdt" {
+		if _, ok := out["early_stopping_rounds"]; !ok {
+			out["early_stopping_rounds"] = defaultEarlyStopping
+		}
 	}
 	if algo == "gbdt" && j.task == learn.Multiclass {
 		if _, ok := out["num_class"]; !ok {
