@@ -10,7 +10,7 @@
 # Settings: DVC goes into its own venv beside MLCYCLE_BENCH_VENV (default
 # ~/.cache/mlcycle-bench/venv), named dvc-venv (or MLCYCLE_BENCH_DVC_VENV), so
 # its dependencies never disturb the mlflow the tracking benchmark uses.
-# Needs about 3x the data size free in $TMPDIR (generated data, one copy per tool, stores).
+# Needs about 4.5x the data size free in $TMPDIR (one copy of the data per tool, their stores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,7 +45,8 @@ if [[ $use_dvc == 1 ]]; then
 	command -v git >/dev/null || { log "git is needed for dvc init"; exit 1; }
 fi
 
-log "building the benchmark"
+log "building mlcycle and the benchmark"
 mkdir -p bench/out
+go build -trimpath -o bench/out/mlcycle ./cmd/mlcycle
 go build -trimpath -o bench/out/datasets ./bench/datasets
-exec bench/out/datasets -dvc "$dvc_bin" "${extra[@]}"
+exec bench/out/datasets -mlcycle bench/out/mlcycle -dvc "$dvc_bin" "${extra[@]}"

@@ -2,16 +2,17 @@
 // DVC's on the same generated data, the no-op re-add of an unchanged tree,
 // and the cost of profiling a large CSV against parsing it alone.
 //
-// Run through bench/datasets.sh, which installs the pinned DVC. The run
-// mode generates the data and then starts this same binary in the add and
-// parse modes as child processes, so every timed step is a fresh process,
-// like a user's command.
+// Run through bench/datasets.sh, which installs the pinned DVC and builds
+// the mlcycle binary. The run mode generates the data, then times, each as
+// a fresh process like a user's command, `mlcycle data add` (the real CLI,
+// on its own data folder and state cache), `dvc add`, and this same binary
+// in the parse mode: the reader `data add` profiles with (frame.Open, the
+// same options), every batch read and nothing else.
 package main
 
 import (
 	"bufio"
-	"context"
-	"encoding/json"
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,33 +22,28 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strings"
+	"syscall"
 	"time"
 
-	"github.com/mlcycle/mlcycle/internal/audit"
-	"github.com/mlcycle/mlcycle/internal/blob"
-	"github.com/mlcycle/mlcycle/internal/dataset"
-	"github.com/mlcycle/mlcycle/internal/dataset/profile"
 	"github.com/mlcycle/mlcycle/internal/frame"
-	"github.com/mlcycle/mlcycle/internal/store"
 )
 
 func main() {
-	mode := flag.String("mode", "run", "run (the benchmark), add or parse (child steps)")
+	mode := flag.String("mode", "run", "run (the benchmark) or parse (a child step)")
 	// run
 	quick := flag.Bool("quick", false, "small sizes: 1,000 files of 100 MB in all, a 100 MB CSV")
 	files := flag.Int("files", 10000, "files in the tree")
 	treeMB := flag.Int64("tree-mb", 1024, "total size of the tree, MB")
 	csvMB := flag.Int64("csv-mb", 1024, "size of the CSV, MB")
 	dvc := flag.String("dvc", "", "the dvc executable; empty skips DVC")
+	mlcycle := flag.String("mlcycle", "", "the mlcycle executable (required)")
 	tmpDir := flag.String("tmp", "", "parent of the work folder (default $TMPDIR)")
 	keep := flag.Bool("keep", false, "keep the work folder")
-	// add and parse
-	root := flag.String("root", "", "add: folder holding mlcycle.db, store/ and state.db")
-	name := flag.String("name", "", "add: dataset name")
-	path := flag.String("path", "", "add, parse: the file or folder")
-	noProfile := flag.Bool("no-profile", false, "add: skip table profiling")
-	cpuProfile := flag.String("cpuprofile", "", "add, parse: write a CPU profile to this file")
+	// parse
+	path := flag.String("path", "", "parse: the table file")
+	cpuProfile := flag.String("cpuprofile", "", "parse: write a CPU profile to this file")
 	flag.Parse()
 	if *cpuProfile != "" && *mode != "run" {
 		f, err := os.Create(*cpuProfile)
@@ -67,9 +63,7 @@ func main() {
 		if *quick {
 			*files, *treeMB, *csvMB = 1000, 100, 100
 		}
-		err = run(config{files: *files, treeBytes: *treeMB << 20, csvBytes: *csvMB << 20, dvc: *dvc, tmp: *tmpDir, keep: *keep})
-	case "add":
-		err = add(context.Background(), *root, *name, *path, *noProfile)
+		err = run(config{files: *files, treeBytes: *treeMB << 20, csvBytes: *csvMB << 20, dvc: *dvc, mlcycle: *mlcycle, tmp: *tmpDir, keep: *keep})
 	case "parse":
 		err = parse(*path)
 	default:
@@ -80,44 +74,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "datasets:", err)
 		os.Exit(1)
 	}
-}
-
-// add records one version with dataset.Service over a local SQLite file and
-// a file:// blob store: the engine `mlcycle data add` runs embedded.
-func add(ctx context.Context, root, name, path string, noProfile bool) error {
-	db, err := store.Open(ctx, "sqlite://"+filepath.Join(root, "mlcycle.db"), store.Options{})
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx, append(audit.Migrations(), dataset.Migrations()...)); err != nil {
-		return fmt.Errorf("migrating: %w", err)
-	}
-	blobs, err := blob.Open(ctx, "file://"+filepath.Join(root, "store"))
-	if err != nil {
-		return err
-	}
-	defer blobs.Close()
-	svc := dataset.New(db, audit.New(db, audit.Options{}), blobs, dataset.Options{
-		StatePath: filepath.Join(root, "state.db"), Profile: profileFile})
-	defer svc.Close()
-	res, err := svc.Add(ctx, dataset.AddInput{Name: name, Paths: []string{path}, BaseDir: filepath.Dir(path), NoProfile: noProfile})
-	if err != nil {
-		return err
-	}
-	return json.NewEncoder(os.Stdout).Encode(res.Stats)
-}
-
-// profileFile profiles table files, as the CLI does.
-func profileFile(_ context.Context, path string) (json.RawMessage, error) {
-	if _, err := frame.Detect(path); errors.Is(err, frame.ErrUnknownFormat) {
-		return nil, nil
-	}
-	p, err := profile.ComputeFile(path, frame.Options{})
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(p)
 }
 
 // parse reads every batch of a table with the reader add uses, and nothing
@@ -140,7 +96,7 @@ func parse(path string) error {
 type config struct {
 	files               int
 	treeBytes, csvBytes int64
-	dvc, tmp            string
+	dvc, mlcycle, tmp   string
 	keep                bool
 }
 
@@ -154,6 +110,12 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
+	if c.mlcycle == "" {
+		return errors.New("-mlcycle is required: the mlcycle executable to time")
+	}
+	if c.mlcycle, err = filepath.Abs(c.mlcycle); err != nil {
+		return err
+	}
 	work, err := os.MkdirTemp(c.tmp, "mlcycle-bench-datasets.")
 	if err != nil {
 		return err
@@ -163,31 +125,25 @@ func run(c config) error {
 	}
 	logf("work folder %s", work)
 
-	gen := filepath.Join(work, "gen")
-	logf("generating %d files, %s in all", c.files, mb(c.treeBytes))
-	if err := writeTree(filepath.Join(gen, "tree"), c.files, c.treeBytes); err != nil {
-		return err
-	}
-	logf("generating a %s CSV", mb(c.csvBytes))
-	if err := writeCSV(filepath.Join(gen, "table.csv"), c.csvBytes); err != nil {
-		return err
-	}
-
-	// Each tool works on its own fresh copy, written just before, so both
-	// find their input in the page cache alike.
+	// Each tool works on its own fresh copy, generated (deterministically,
+	// so identical) just before, so both find their input in the page cache
+	// alike. Generated rather than copied from a common source that is then
+	// removed: right after many files are deleted, ext4 makes creating new
+	// ones slow for a while (it skips recently freed inodes), which would
+	// tax whichever tool runs first.
 	ml, dv := filepath.Join(work, "mlcycle"), filepath.Join(work, "dvc")
 	tools := []string{"mlcycle"}
 	if c.dvc != "" {
 		tools = append(tools, "dvc")
 	}
 	for _, dir := range []string{ml, dv}[:len(tools)] {
-		logf("copying the data to %s", dir)
-		if err := copyTree(gen, dir); err != nil {
+		logf("generating %d files, %s in all, and a %s CSV in %s", c.files, mb(c.treeBytes), mb(c.csvBytes), dir)
+		if err := writeTree(filepath.Join(dir, "tree"), c.files, c.treeBytes); err != nil {
 			return err
 		}
-	}
-	if err := os.RemoveAll(gen); err != nil {
-		return err
+		if err := writeCSV(filepath.Join(dir, "table.csv"), c.csvBytes); err != nil {
+			return err
+		}
 	}
 	if c.dvc != "" {
 		if err := dvcInit(c.dvc, dv); err != nil {
@@ -200,35 +156,60 @@ func run(c config) error {
 	time.Sleep(2500 * time.Millisecond)
 
 	var results []result
-	timed := func(step, tool, dir string, name string, args ...string) error {
+	timed := func(step, tool, dir string, env []string, name string, args ...string) error {
 		logf("%s: %s", tool, step)
+		// Every step starts with nothing dirty in the page cache: neither
+		// tool pays for writing back the data the step before produced.
+		syscall.Sync()
 		start := time.Now()
 		cmd := exec.Command(name, args...)
 		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "DVC_NO_ANALYTICS=1")
+		cmd.Env = append(append(os.Environ(), "DVC_NO_ANALYTICS=1"), env...)
 		out, err := cmd.CombinedOutput()
 		d := time.Since(start)
 		if err != nil {
 			return fmt.Errorf("%s %s: %w\n%s", tool, step, err, tail(out))
 		}
 		if tool == "mlcycle" {
-			logf("  %s", strings.TrimSpace(string(out)))
+			logf("  %s (%.3f s)", strings.TrimSpace(string(out)), d.Seconds())
+		} else {
+			logf("  %.3f s", d.Seconds())
 		}
 		results = append(results, result{step, tool, d})
 		return nil
 	}
-	mlAdd := func(step, dsName, rel string, extra ...string) error {
-		args := append([]string{"-mode", "add", "-root", filepath.Join(ml, ".mlcycle"), "-name", dsName, "-path", filepath.Join(ml, rel)}, extra...)
-		if len(extra) > 0 { // a store of its own: nothing cached, nothing stored yet
-			args[3] = filepath.Join(ml, ".mlcycle-np")
+	// `mlcycle data add` as a user runs it, on a data folder (SQLite catalog
+	// and file:// store) and a state cache (XDG_CACHE_HOME) of its own.
+	// median runs step n times and keeps only the median of the results it
+	// appends.
+	median := func(n int, step func() error) error {
+		first := len(results)
+		for range n {
+			if err := step(); err != nil {
+				return err
+			}
 		}
-		return timed(step, "mlcycle", ml, self, args...)
+		runs := slices.Clone(results[first:])
+		if len(runs) == 0 {
+			return nil
+		}
+		slices.SortFunc(runs, func(a, b result) int { return cmp.Compare(a.elapsed, b.elapsed) })
+		results = append(results[:first], runs[len(runs)/2])
+		return nil
+	}
+	mlAdd := func(step, dsName, rel string, extra ...string) error {
+		home := filepath.Join(ml, ".mlcycle")
+		if len(extra) > 0 { // a store of its own: nothing cached, nothing stored yet
+			home = filepath.Join(ml, ".mlcycle-np")
+		}
+		args := append([]string{"data", "add", rel, "--name", dsName, "--data-dir", filepath.Join(home, "data")}, extra...)
+		return timed(step, "mlcycle", ml, []string{"XDG_CACHE_HOME=" + filepath.Join(home, "cache")}, c.mlcycle, args...)
 	}
 	dvcAdd := func(step, rel string) error {
 		if c.dvc == "" {
 			return nil
 		}
-		return timed(step, "dvc", dv, c.dvc, "add", "--quiet", rel)
+		return timed(step, "dvc", dv, nil, c.dvc, "add", "--quiet", rel)
 	}
 	for _, d := range []string{".mlcycle", ".mlcycle-np"} {
 		if err := os.MkdirAll(filepath.Join(ml, d), 0o755); err != nil {
@@ -240,11 +221,14 @@ func run(c config) error {
 		func() error { return dvcAdd("add tree", "tree") },
 		func() error { return mlAdd("add csv", "table", "table.csv") },
 		func() error { return dvcAdd("add csv", "table.csv") },
-		func() error { return mlAdd("re-add tree", "tree", "tree") },
-		func() error { return dvcAdd("re-add tree", "tree") },
-		func() error { return mlAdd("add csv, no profile", "table-np", "table.csv", "-no-profile") },
+		// The no-op re-adds take milliseconds to a second, where one
+		// scheduling hiccup of a busy machine shows: each is timed 5 times
+		// and the median kept.
+		func() error { return median(5, func() error { return mlAdd("re-add tree", "tree", "tree") }) },
+		func() error { return median(5, func() error { return dvcAdd("re-add tree", "tree") }) },
+		func() error { return mlAdd("add csv, no profile", "table-np", "table.csv", "--no-profile") },
 		func() error {
-			return timed("parse csv", "mlcycle", ml, self, "-mode", "parse", "-path", filepath.Join(ml, "table.csv"))
+			return timed("parse csv", "mlcycle", ml, nil, self, "-mode", "parse", "-path", filepath.Join(ml, "table.csv"))
 		},
 	}
 	for _, s := range steps {
@@ -353,33 +337,6 @@ func writeCSV(path string, size int64) error {
 		return err
 	}
 	return f.Close()
-}
-
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		in, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		out, err := os.Create(target)
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(out, in); err != nil {
-			out.Close()
-			return err
-		}
-		return out.Close()
-	})
 }
 
 func mb(n int64) string { return fmt.Sprintf("%d MB", n>>20) }

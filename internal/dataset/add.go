@@ -43,7 +43,7 @@ type AddStats struct {
 	FilesHashed   int64 // files read and hashed; the others came from the state cache
 	BytesHashed   int64
 	CacheHits     int64 // files whose hash came from the state cache
-	FilesProfiled int64 // files the profiler read
+	FilesProfiled int64 // table files profiled (files the profiler found not to be tables are not counted)
 	ChunksNew     int64 // chunks written to the blob store
 	BytesNew      int64 // bytes written to the blob store (the manifest aside)
 	ChunksReused  int64 // chunks found already stored
@@ -407,7 +407,9 @@ func (a *adder) do(ctx context.Context, t addTask) error {
 		if len(r.raw) > 0 && !json.Valid(r.raw) {
 			return fmt.Errorf("profiling %s: the profiler returned invalid JSON", f.rel)
 		}
-		a.profiled.Add(1)
+		if len(r.raw) > 0 && string(r.raw) != "null" { // a table
+			a.profiled.Add(1)
+		}
 		a.entries[t.i].Profile = r.raw
 		if st != nil {
 			st.profiled, st.profile = true, r.raw

@@ -1,10 +1,8 @@
 package dataset
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
-	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -139,6 +137,17 @@ func (p *hashPipeline) store(ctx context.Context, hash string, data []byte) erro
 	if _, dup := p.seen.LoadOrStore(hash, true); dup {
 		return nil
 	}
+	if f := p.s.files; f != nil && !f.has(hash) {
+		// Not in the folder, so not usable whatever the catalog says:
+		// write it without asking the database (one query per chunk was a
+		// good part of adding many small files).
+		if err := f.write(hash, data); err != nil {
+			return err
+		}
+		p.newChunks.Add(1)
+		p.newBytes.Add(int64(len(data)))
+		return p.reg.add(ctx, Chunk{Hash: hash, Size: int64(len(data))})
+	}
 	known, err := p.s.chunkKnown(ctx, hash)
 	if err != nil {
 		return err
@@ -147,9 +156,9 @@ func (p *hashPipeline) store(ctx context.Context, hash string, data []byte) erro
 		p.reused.Add(1)
 		return p.reg.touch(ctx, hash)
 	}
-	n, err := p.s.blobs.Put(ctx, ChunkKey(hash), bytes.NewReader(data))
+	n, err := p.s.putChunk(ctx, hash, data)
 	if err != nil {
-		return fmt.Errorf("storing chunk %s: %w", hash, err)
+		return err
 	}
 	p.newChunks.Add(1)
 	p.newBytes.Add(n)
@@ -317,37 +326,36 @@ const registerBatch = 2000
 
 func (r *registrar) add(ctx context.Context, c Chunk) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.added = append(r.added, c)
 	return r.flushIfFull(ctx)
 }
 
 func (r *registrar) touch(ctx context.Context, hash string) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.touched = append(r.touched, hash)
 	return r.flushIfFull(ctx)
 }
 
+// flushIfFull registers a full batch. It is called with r.mu held and
+// releases it; the batch is taken out first, so the other workers go on
+// while this one syncs and registers it.
 func (r *registrar) flushIfFull(ctx context.Context) error {
 	if len(r.added)+len(r.touched) < registerBatch {
+		r.mu.Unlock()
 		return nil
 	}
-	return r.flushLocked(ctx)
+	added, touched := r.added, r.touched
+	r.added, r.touched = nil, nil
+	r.mu.Unlock()
+	return r.s.registerStored(ctx, added, touched, r.epoch)
 }
 
 func (r *registrar) flush(ctx context.Context) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.flushLocked(ctx)
-}
-
-func (r *registrar) flushLocked(ctx context.Context) error {
-	if err := r.s.registerChunks(ctx, r.added, r.touched, r.epoch); err != nil {
-		return err
-	}
-	r.added, r.touched = r.added[:0], r.touched[:0]
-	return nil
+	added, touched := r.added, r.touched
+	r.added, r.touched = nil, nil
+	r.mu.Unlock()
+	return r.s.registerStored(ctx, added, touched, r.epoch)
 }
 
 // pathErr strips the path from an *os.PathError, since messages name the

@@ -65,6 +65,7 @@ type Service struct {
 	db    *store.DB
 	log   *audit.Log
 	blobs *blob.Store
+	files *casFiles // direct chunk writes, for a file:// store
 	opts  Options
 	now   func() time.Time
 
@@ -81,7 +82,7 @@ func New(db *store.DB, log *audit.Log, blobs *blob.Store, opts Options) *Service
 	if opts.Workers <= 0 {
 		opts.Workers = max(2, runtime.GOMAXPROCS(0))
 	}
-	return &Service{db: db, log: log, blobs: blobs, opts: opts, now: opts.Now}
+	return &Service{db: db, log: log, blobs: blobs, files: newCASFiles(blobs), opts: opts, now: opts.Now}
 }
 
 // Close closes the state cache, if an Add opened it. The database and the

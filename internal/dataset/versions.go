@@ -1,7 +1,6 @@
 package dataset
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -182,10 +181,10 @@ func (s *Service) storeObject(ctx context.Context, hash string, body []byte) err
 	if known {
 		return s.registerChunks(ctx, nil, []string{hash}, epoch)
 	}
-	if _, err := s.blobs.Put(ctx, ChunkKey(hash), bytes.NewReader(body)); err != nil {
+	if _, err := s.putChunk(ctx, hash, body); err != nil {
 		return fmt.Errorf("storing manifest: %w", err)
 	}
-	return s.registerChunks(ctx, []Chunk{{Hash: hash, Size: int64(len(body))}}, nil, epoch)
+	return s.registerStored(ctx, []Chunk{{Hash: hash, Size: int64(len(body))}}, nil, epoch)
 }
 
 // latestIfDigest returns the dataset's newest live version if its digest is

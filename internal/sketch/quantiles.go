@@ -177,19 +177,42 @@ func (q *Quantiles) AddSlice(xs []float64) {
 		if x == 0 {
 			x = 0
 		}
-		mn = min(mn, x)
-		mx = max(mx, x)
+		if x < mn {
+			mn = x
+		}
+		if x > mx {
+			mx = x
+		}
 		q.n++
-		if q.levels != nil && q.s == 0 {
-			// common fast path: append to the bottom level
+		switch {
+		case q.levels == nil:
+			q.push(key(x))
+		case q.s == 0:
+			// append to the bottom level
 			lv := append(q.levels[0], key(x))
 			q.levels[0] = lv
 			if len(lv) >= q.caps[0] {
 				q.compress()
 			}
-			continue
+		default:
+			// push's bottom sampler, inline: on a long stream nearly every
+			// value only moves the block position, and only the picked one
+			// needs its key
+			if q.blk == q.pick {
+				q.cand = key(x)
+			}
+			q.blk++
+			if q.blk < 1<<q.s {
+				continue
+			}
+			q.blk = 0
+			q.pick = int64(q.rand() & (1<<q.s - 1))
+			lv := append(q.levels[q.s], q.cand)
+			q.levels[q.s] = lv
+			if len(lv) >= q.caps[q.s] {
+				q.compress()
+			}
 		}
-		q.push(key(x))
 	}
 	q.min, q.max = mn, mx
 }

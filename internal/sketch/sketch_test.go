@@ -1,6 +1,7 @@
 package sketch
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -422,5 +423,34 @@ func BenchmarkHLLAdd(b *testing.B) {
 	h := NewHLL()
 	for i := 0; b.Loop(); i++ {
 		h.Add(HashFloat(float64(i)))
+	}
+}
+
+// AddSlice is Add in a loop, also once the bottom sampler is active: the
+// same values in the same order give the same sketch, byte for byte.
+func TestQuantilesAddSliceSameAsAdd(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	a, b := NewQuantiles(), NewQuantiles()
+	buf := make([]float64, 0, 1000)
+	for i := range 3_000_000 {
+		x := rng.ExpFloat64()
+		switch i % 100_003 {
+		case 7:
+			x = math.NaN()
+		case 8:
+			x = math.Copysign(0, -1)
+		}
+		a.Add(x)
+		buf = append(buf, x)
+		if len(buf) == cap(buf) || i%777 == 0 {
+			b.AddSlice(buf)
+			buf = buf[:0]
+		}
+	}
+	b.AddSlice(buf)
+	ba, _ := a.MarshalBinary()
+	bb, _ := b.MarshalBinary()
+	if a.Count() != b.Count() || a.Min() != b.Min() || a.Max() != b.Max() || !bytes.Equal(ba, bb) {
+		t.Fatalf("AddSlice differs from Add: n %d/%d, min %v/%v, max %v/%v", a.Count(), b.Count(), a.Min(), b.Min(), a.Max(), b.Max())
 	}
 }
