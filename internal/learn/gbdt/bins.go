@@ -2,6 +2,7 @@ package gbdt
 
 import (
 	"math"
+	"math/bits"
 	"slices"
 	"sort"
 )
@@ -41,7 +42,7 @@ func newNumericMapper(col []float64, maxBins int) binMapper {
 			keys = append(keys, floatKey(v))
 		}
 	}
-	slices.Sort(keys)
+	radixSort(keys)
 	vals := make([]float64, len(keys))
 	for i, k := range keys {
 		vals[i] = keyFloat(k)
@@ -154,15 +155,50 @@ func (m *binMapper) binColumn(col []float64, dst []uint8) {
 		kv := floatKey(v)
 		for n > 1 {
 			half := n >> 1
-			step := 0
-			if up[base+half-1] < kv {
-				step = half
-			}
-			base += step
+			// borrow is 1 when up[...] < kv: a mask, not a branch the
+			// CPU would mispredict half the time
+			_, borrow := bits.Sub64(up[base+half-1], kv, 0)
+			base += half & -int(borrow)
 			n -= half
 		}
 		dst[i] = uint8(base)
 	}
+}
+
+// radixSort sorts keys ascending, a byte per pass from the lowest (several
+// times faster than a comparison sort on the 200k sampled values); a pass
+// whose byte is the same in every key is skipped.
+func radixSort(keys []uint64) {
+	n := len(keys)
+	if n < 256 {
+		slices.Sort(keys)
+		return
+	}
+	var counts [8][256]int
+	for _, k := range keys {
+		for d := range 8 {
+			counts[d][byte(k>>(8*d))]++
+		}
+	}
+	src, dst := keys, make([]uint64, n)
+	for d := range 8 {
+		c := &counts[d]
+		shift := 8 * d
+		if c[byte(src[0]>>shift)] == n {
+			continue
+		}
+		sum := 0
+		for b := range c {
+			c[b], sum = sum, sum+c[b]
+		}
+		for _, k := range src {
+			b := byte(k >> shift)
+			dst[c[b]] = k
+			c[b]++
+		}
+		src, dst = dst, src
+	}
+	copy(keys, src) // a no-op when src is keys
 }
 
 // floatKey maps a float64 to a uint64 with the same order.

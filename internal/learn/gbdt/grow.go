@@ -388,6 +388,34 @@ const minParallelRows = 4096
 // 0..n-1 in order, so gradients need no gathering.
 func (g *grower) buildHist(l *leaf, gh []gpair, all bool) {
 	seg := g.idx[l.start:l.end]
+	threads := g.t.threads
+	if len(seg) < minParallelRows {
+		threads = 1
+	}
+	h := l.hist
+	act := g.active[:0]
+	for j, use := range g.feats {
+		if use {
+			act = append(act, j)
+		}
+	}
+	g.active = act
+	if !all && useRows && len(seg)*rowsDensity <= g.n && 2*len(act) >= g.f {
+		// A small leaf's rows are scattered: reading them from the columns
+		// costs a cache miss per row and feature, from the row-major copy
+		// about one per row. Every feature of each contiguous group is
+		// built (an unsampled one is never read), by one goroutine each;
+		// the kernel reads the gradients by row itself.
+		groups := min(threads, g.f)
+		parallelFor(threads, groups, func(q int) {
+			j0, j1 := q*g.f/groups, (q+1)*g.f/groups
+			for j := j0; j < j1; j++ {
+				h[j] = [256]hbin{}
+			}
+			histRows(h[j0:j1], g.t.rows, g.f, j0, seg, gh)
+		})
+		return
+	}
 	og := gh
 	if !all {
 		og = g.ogh[l.start:l.end]
@@ -402,90 +430,67 @@ func (g *grower) buildHist(l *leaf, gh []gpair, all bool) {
 			parallelChunks(g.t.threads, len(seg), gather)
 		}
 	}
-	threads := g.t.threads
-	if len(seg) < minParallelRows {
-		threads = 1
-	}
-	h := l.hist
-	act := g.active[:0]
-	for j, use := range g.feats {
-		if use {
-			act = append(act, j)
-		}
-	}
-	g.active = act
-	// Features go in pairs so each row's index and gradients are loaded
-	// once for two histograms. (A row-major copy of the bins, read row by
-	// row for scattered leaf rows, measured 2x slower: it streams the whole
-	// matrix through the cache once per feature group, where a column is
-	// one feature's 1 byte per row.)
-	parallelFor(threads, (len(act)+1)/2, func(p int) {
+	// Larger leaves read the columns, which use every cache line they
+	// fetch. Features go in pairs so each row's index and gradients are
+	// loaded once for two histograms. Each histogram is summed by one
+	// goroutine in row order, so the sums do not depend on the schedule.
+	npairs := (len(act) + 1) / 2
+	pair := func(p int) (h0, h1 *[256]hbin, col0, col1 []uint8) {
 		j0 := act[2*p]
-		col0 := g.t.bins[j0*g.n : (j0+1)*g.n]
-		h0 := &h[j0]
-		*h0 = [256]hbin{}
-		if 2*p+1 == len(act) {
-			histOne(h0, col0, seg, og, all)
-			return
+		h0, col0 = &h[j0], g.t.bins[j0*g.n:(j0+1)*g.n]
+		if 2*p+1 < len(act) {
+			j1 := act[2*p+1]
+			h1, col1 = &h[j1], g.t.bins[j1*g.n:(j1+1)*g.n]
 		}
-		j1 := act[2*p+1]
-		col1 := g.t.bins[j1*g.n : (j1+1)*g.n]
-		h1 := &h[j1]
-		*h1 = [256]hbin{}
-		histTwo(h0, h1, col0, col1, seg, og, all)
+		return
+	}
+	if !all {
+		parallelFor(threads, npairs, func(p int) {
+			h0, h1, col0, col1 := pair(p)
+			*h0 = [256]hbin{}
+			if h1 == nil {
+				histOneSeg(h0, col0, seg, og)
+				return
+			}
+			*h1 = [256]hbin{}
+			hist2Seg(h0, h1, col0, col1, seg, og)
+		})
+		return
+	}
+	// All rows: the gradients stream from memory once per goroutine's group
+	// of pairs rather than once per pair, read in row blocks that stay in
+	// cache while the group's columns are added (1.6x faster measured).
+	groups := min(npairs, 2*threads)
+	parallelFor(threads, groups, func(q int) {
+		plo, phi := q*npairs/groups, (q+1)*npairs/groups
+		for p := plo; p < phi; p++ {
+			h0, h1, _, _ := pair(p)
+			*h0 = [256]hbin{}
+			if h1 != nil {
+				*h1 = [256]hbin{}
+			}
+		}
+		for lo := 0; lo < len(og); lo += histBlock {
+			hi := min(lo+histBlock, len(og))
+			for p := plo; p < phi; p++ {
+				h0, h1, col0, col1 := pair(p)
+				if h1 == nil {
+					histOneAll(h0, col0[lo:hi], og[lo:hi])
+					continue
+				}
+				hist2All(h0, h1, col0[lo:hi], col1[lo:hi], og[lo:hi])
+			}
+		}
 	})
 }
 
-func histOne(h0 *[256]hbin, col0 []uint8, seg []int32, og []gpair, all bool) {
-	if all {
-		col0 = col0[:len(og)]
-		for i, b := range col0 {
-			e := &h0[b]
-			e.g += og[i].g
-			e.h += og[i].h
-			e.n++
-		}
-		return
-	}
-	og = og[:len(seg)]
-	for k, r := range seg {
-		e := &h0[col0[r]]
-		e.g += og[k].g
-		e.h += og[k].h
-		e.n++
-	}
-}
+// rowsDensity: leaves with at most 1/rowsDensity of the rows build their
+// histograms from the row-major bins (measured faster below about 1/10).
+const rowsDensity = 16
 
-func histTwo(h0, h1 *[256]hbin, col0, col1 []uint8, seg []int32, og []gpair, all bool) {
-	if all {
-		col0 = col0[:len(og)]
-		col1 = col1[:len(og)]
-		for i, b := range col0 {
-			p := og[i]
-			e := &h0[b]
-			e.g += p.g
-			e.h += p.h
-			e.n++
-			e = &h1[col1[i]]
-			e.g += p.g
-			e.h += p.h
-			e.n++
-		}
-		return
-	}
-	og = og[:len(seg)]
-	for k, r := range seg {
-		p := og[k]
-		e := &h0[col0[r]]
-		e.g += p.g
-		e.h += p.h
-		e.n++
-		e = &h1[col1[r]]
-		e.g += p.g
-		e.h += p.h
-		e.n++
-	}
-}
+// histBlock is the row block of a whole-column histogram pass: its
+// gradients (256 KB) stay in the core's cache across the columns.
+const histBlock = 1 << 14
 
 // findBest sets l.best to the best split over the sampled features.
 func (g *grower) findBest(l *leaf) {

@@ -168,6 +168,7 @@ type trainer struct {
 
 	mappers []binMapper
 	bins    []uint8 // column-major, n per feature
+	rows    []uint8 // the same bins row-major (x.Cols per row), when useRows
 	raw     []float64
 	gh      [][]gpair // per output
 }
@@ -296,6 +297,18 @@ func (t *trainer) bin() {
 		}
 		t.mappers[j].binColumn(col, t.bins[j*x.Rows:(j+1)*x.Rows])
 	})
+	if useRows {
+		t.rows = make([]uint8, x.Rows*x.Cols)
+		f := x.Cols
+		parallelChunks(t.threads, x.Rows, func(lo, hi int) {
+			for j := range f {
+				col := t.bins[j*x.Rows : (j+1)*x.Rows]
+				for i := lo; i < hi; i++ {
+					t.rows[i*f+j] = col[i]
+				}
+			}
+		})
+	}
 }
 
 func (t *trainer) weight(i int) float64 {
