@@ -83,18 +83,16 @@ func (s *Service) Add(ctx context.Context, in AddInput) (AddResult, error) {
 		return AddResult{}, err
 	}
 	// Read the state cache while the files are listed and stat'ed: both
-	// take tens of milliseconds for 10,000 files.
+	// take milliseconds to tens of milliseconds for 10,000 files.
 	type loaded struct {
-		cache   *stateCache
-		entries map[string]stateEntry
-		err     error
+		entries  *stateEntries
+		snapshot bool
+		err      error
 	}
 	lc := make(chan loaded, 1)
 	go func() {
 		var l loaded
-		if l.cache, l.err = s.stateCache(ctx); l.cache != nil && l.err == nil {
-			l.entries, l.err = l.cache.load(ctx, base)
-		}
+		l.entries, l.snapshot, l.err = s.loadState(ctx, base, true)
 		lc <- l
 	}()
 	files, err := collectFiles(base, shown, in.Paths)
@@ -108,11 +106,20 @@ func (s *Service) Add(ctx context.Context, in AddInput) (AddResult, error) {
 	if len(files) > MaxFiles {
 		return AddResult{}, errs.E(errs.Invalid, "%d files: at most %d are allowed in one version", len(files), MaxFiles)
 	}
-	a := &adder{s: s, in: in, files: files, profile: s.opts.Profile}
+	cached := state.entries.match(files)
+	if state.snapshot && !allHit(cached) {
+		// New or changed files: the database may know them from another
+		// add (under another base, or of other files here).
+		if state.entries, state.snapshot, err = s.loadState(ctx, base, false); err != nil {
+			return AddResult{}, err
+		}
+		cached = state.entries.match(files)
+	}
+	a := &adder{s: s, in: in, base: base, files: files, profile: s.opts.Profile, cached: cached, fromSnapshot: state.snapshot}
 	if in.NoProfile {
 		a.profile = nil
 	}
-	res, err := a.run(ctx, state.cache, state.entries)
+	res, err := a.run(ctx)
 	res.Stats.Elapsed = time.Since(started)
 	return res, err
 }
@@ -121,14 +128,22 @@ func (s *Service) Add(ctx context.Context, in AddInput) (AddResult, error) {
 type adder struct {
 	s       *Service
 	in      AddInput
+	base    string // real absolute base folder
 	files   []localFile
 	profile ProfileFunc
+	// cached are the state cache's entries of the files, by index (nil:
+	// none with the file's current stat), from its snapshot when
+	// fromSnapshot.
+	cached       []*stateEntry
+	fromSnapshot bool
 
 	entries []FileEntry
 	states  []*stateEntry // new or updated cache entries, by file index
 	used    []string      // cache hits whose used_at needs refreshing
-	stats   AddStats
-	hitSize int64 // bytes of files not read, counted as done at once
+	// refreshBefore is the used_at (Unix ms) below which a hit is in used.
+	refreshBefore int64
+	stats         AddStats
+	hitSize       int64 // bytes of files not read, counted as done at once
 	// rehashedHits are cache hits read again because a chunk was missing.
 	rehashedHits int
 	p            *hashPipeline
@@ -142,7 +157,7 @@ type addTask struct {
 	profile bool // run the profiler on it
 }
 
-func (a *adder) run(ctx context.Context, cache *stateCache, cached map[string]stateEntry) (AddResult, error) {
+func (a *adder) run(ctx context.Context) (AddResult, error) {
 	s := a.s
 	a.entries = make([]FileEntry, len(a.files))
 	a.states = make([]*stateEntry, len(a.files))
@@ -153,10 +168,10 @@ func (a *adder) run(ctx context.Context, cache *stateCache, cached map[string]st
 
 	var tasks []addTask
 	var hits []int
-	refreshBefore := s.now().Add(-stateRefresh).UnixMilli()
+	a.refreshBefore = s.now().Add(-stateRefresh).UnixMilli()
 	for i, f := range a.files {
-		e, ok := cached[f.open]
-		if !ok || e.st != f.st {
+		e := a.cached[i]
+		if e == nil {
 			tasks = append(tasks, addTask{i: i, hash: true, profile: a.profile != nil})
 			continue
 		}
@@ -169,7 +184,7 @@ func (a *adder) run(ctx context.Context, cache *stateCache, cached map[string]st
 				tasks = append(tasks, addTask{i: i, profile: true})
 			}
 		}
-		if e.usedAt < refreshBefore {
+		if e.usedAt < a.refreshBefore {
 			a.used = append(a.used, f.open)
 		}
 	}
@@ -189,7 +204,7 @@ func (a *adder) run(ctx context.Context, cache *stateCache, cached map[string]st
 			if a.in.Progress != nil {
 				a.in.Progress(a.stats.Bytes, a.stats.Bytes)
 			}
-			a.saveState(ctx, cache)
+			a.saveState(ctx)
 			return AddResult{Version: v, Stats: a.stats}, nil
 		}
 	}
@@ -219,13 +234,13 @@ func (a *adder) run(ctx context.Context, cache *stateCache, cached map[string]st
 		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		_ = reg.flush(cleanup)
-		a.saveState(cleanup, cache)
+		a.saveState(cleanup)
 		return AddResult{Stats: a.finishStats(len(hits))}, err
 	}
 	if err := reg.flush(ctx); err != nil {
 		return AddResult{}, err
 	}
-	a.saveState(ctx, cache)
+	a.saveState(ctx)
 	m := Manifest{Format: ManifestFormat, Files: a.entries}.Normalize()
 	if err := m.Validate(); err != nil {
 		return AddResult{}, fmt.Errorf("building the manifest: %w", err)
@@ -466,10 +481,12 @@ func (a *adder) reportProgress() func(done bool) {
 	}
 }
 
-// saveState writes the new and updated cache entries. The cache is an
-// optimisation: failing to write it fails nothing.
-func (a *adder) saveState(ctx context.Context, cache *stateCache) {
-	if cache == nil {
+// saveState writes the new and updated cache entries, and the snapshot of
+// the base folder unless it is current. The cache is an optimisation:
+// failing to write it fails nothing.
+func (a *adder) saveState(ctx context.Context) {
+	path, err := a.s.statePath()
+	if err != nil || path == "" {
 		return
 	}
 	entries := map[string]stateEntry{}
@@ -478,8 +495,31 @@ func (a *adder) saveState(ctx context.Context, cache *stateCache) {
 			entries[a.files[i].open] = *st
 		}
 	}
-	if len(entries) == 0 && len(a.used) == 0 {
+	now := a.s.now()
+	if len(entries) > 0 || len(a.used) > 0 {
+		c, err := a.s.stateCache(ctx)
+		if err != nil {
+			return
+		}
+		_ = c.save(ctx, entries, a.used, now)
+	} else if a.fromSnapshot {
 		return
 	}
-	_ = cache.save(ctx, entries, a.used, a.s.now())
+	// The snapshot holds what this add knows of each of its files.
+	nowMS := now.UnixMilli()
+	snap := &stateEntries{paths: make([]string, 0, len(a.files)), ents: make([]stateEntry, 0, len(a.files))}
+	for i, f := range a.files {
+		if st := a.states[i]; st != nil {
+			e := *st
+			e.usedAt = nowMS
+			snap.add(f.open, e)
+		} else if c := a.cached[i]; c != nil && a.entries[i].Hash != "" {
+			e := *c
+			if e.usedAt < a.refreshBefore {
+				e.usedAt = nowMS
+			}
+			snap.add(f.open, e)
+		}
+	}
+	_ = writeSnapshot(path, a.base, snap)
 }

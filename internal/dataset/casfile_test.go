@@ -205,7 +205,7 @@ func TestStateCacheUpgradeKeepsEntries(t *testing.T) {
 	}
 	defer c.close()
 	got, err := c.load(ctx, "/data")
-	if err != nil || got["/data/a.txt"].st != e.st || got["/data/a.txt"].hash != e.hash {
+	if err != nil || len(got.paths) != 1 || got.paths[0] != "/data/a.txt" || got.ents[0].st != e.st || got.ents[0].hash != e.hash {
 		t.Fatalf("after upgrade: %+v, %v", got, err)
 	}
 }

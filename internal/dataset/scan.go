@@ -24,6 +24,15 @@ type fileStat struct {
 	dev   uint64
 }
 
+// fileKind is what a folder walk tells apart.
+type fileKind int
+
+const (
+	kindOther   fileKind = iota // symlinks, special files, failed stats: see examine
+	kindRegular                 // a regular file
+	kindDir                     // a folder (not a symlink to one)
+)
+
 // localFile is a file chosen for an add.
 type localFile struct {
 	rel  string // path in the manifest
@@ -99,6 +108,7 @@ type collector struct {
 	base    string // real absolute base folder
 	shown   string // the base as the user named it, for messages
 	pending []pendingFile
+	walked  [][]localFile // files found and examined by folder walks
 }
 
 // pendingFile is a file found by expanding the paths, not yet examined.
@@ -156,23 +166,165 @@ func (c *collector) addPath(p string) error {
 		c.pending = append(c.pending, pendingFile{shown: p, real: real})
 		return nil
 	}
-	// WalkDir does not follow symlinked folders; they appear as entries
-	// that examine refuses.
-	return filepath.WalkDir(real, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			shown := filepath.Join(p, strings.TrimPrefix(path, real))
-			return errs.E(errs.Invalid, "cannot read %s: %v", shown, pathErr(err))
-		}
-		if !d.IsDir() {
-			c.pending = append(c.pending, pendingFile{shown: filepath.Join(p, strings.TrimPrefix(path, real)), real: path})
-		}
-		return nil
-	})
+	files, err := c.walkFolder(p, real)
+	if err != nil {
+		return err
+	}
+	c.walked = append(c.walked, files)
+	return nil
 }
 
-// examineAll stats the pending files in parallel (stat dominates the time
-// of a re-add of many small files) and returns them sorted by dataset
-// path, without repeats, or the first error in listing order.
+// walkFolder lists and examines every file under the folder real (named p
+// by the user). Listing and stat'ing is nearly all the time of a re-add of
+// many small files, so folders are read in parallel, and regular files are
+// stat'ed relative to their open folder (no path lookup from the root) with
+// their path built once. Symlinked folders are not followed: they appear as
+// entries that examine refuses.
+func (c *collector) walkFolder(p, real string) ([]localFile, error) {
+	w := &folderWalk{c: c, p: p, root: real, sem: make(chan struct{}, 2*runtime.GOMAXPROCS(0)-1)}
+	w.wg.Add(1)
+	w.dir(real)
+	w.wg.Wait()
+	if len(w.errs) > 0 {
+		// The first failing path, as a sequential walk would report it.
+		first := slices.MinFunc(w.errs, func(a, b walkErr) int { return strings.Compare(a.path, b.path) })
+		return nil, first.err
+	}
+	// Folders in path order, each sorted: the files nearly are.
+	w.out = slices.DeleteFunc(w.out, func(part []localFile) bool { return len(part) == 0 })
+	slices.SortFunc(w.out, func(a, b []localFile) int { return strings.Compare(a[0].rel, b[0].rel) })
+	n := 0
+	for _, part := range w.out {
+		n += len(part)
+	}
+	files := make([]localFile, 0, n)
+	for _, part := range w.out {
+		files = append(files, part...)
+	}
+	return files, nil
+}
+
+type folderWalk struct {
+	c       *collector
+	p, root string
+	sem     chan struct{} // bounds the extra goroutines
+	wg      sync.WaitGroup
+
+	mu   sync.Mutex
+	out  [][]localFile
+	errs []walkErr
+}
+
+type walkErr struct {
+	path string
+	err  error
+}
+
+// shown names path (under the walk's root) as the user would.
+func (w *folderWalk) shown(path string) string {
+	return filepath.Join(w.p, strings.TrimPrefix(path, w.root))
+}
+
+func (w *folderWalk) fail(path string, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.errs = append(w.errs, walkErr{path, err})
+}
+
+// dir examines the files of one folder, then walks its subfolders, on new
+// goroutines while the bound allows, else on this one.
+func (w *folderWalk) dir(path string) {
+	defer w.wg.Done()
+	subdirs, err := w.files(path)
+	if err != nil {
+		w.fail(path, errs.E(errs.Invalid, "cannot read %s: %v", w.shown(path), pathErr(err)))
+		return
+	}
+	for _, sub := range subdirs {
+		w.wg.Add(1)
+		select {
+		case w.sem <- struct{}{}:
+			go func() {
+				defer func() { <-w.sem }()
+				w.dir(sub)
+			}()
+		default:
+			w.dir(sub)
+		}
+	}
+}
+
+// files lists the folder path, examines its files and returns its
+// subfolders.
+func (w *folderWalk) files(path string) ([]string, error) {
+	d, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	// Names only: every entry is stat'ed anyway, and a DirEntry per file
+	// would be one more allocation each.
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	var subdirs []string
+	out := make([]localFile, 0, len(names))
+	for _, name := range names {
+		full := path + string(filepath.Separator) + name
+		st, kind := statIn(d, name, full)
+		if kind == kindDir {
+			subdirs = append(subdirs, full)
+			continue
+		}
+		f, ok := w.c.fastExamine(st, kind, full)
+		if !ok {
+			// Symlinks, special files, races and unusual names: the
+			// general examination and its messages.
+			if f, err = w.c.examine(pendingFile{shown: w.shown(full), real: full}); err != nil {
+				w.fail(full, err)
+				continue
+			}
+		}
+		out = append(out, f)
+	}
+	// Sorted here, in parallel, the final sort of all files has little left
+	// to do.
+	slices.SortFunc(out, cmpRel)
+	w.mu.Lock()
+	w.out = append(w.out, out)
+	w.mu.Unlock()
+	return subdirs, nil
+}
+
+func cmpRel(a, b localFile) int { return strings.Compare(a.rel, b.rel) }
+
+// fastExamine examines a file whose stat (without following a symlink) is
+// st and kind, at the absolute real path full: the common case of examine,
+// a regular file, without its allocations and path lookups. ok false
+// leaves the file to examine.
+func (c *collector) fastExamine(st fileStat, kind fileKind, full string) (localFile, bool) {
+	if kind != kindRegular {
+		return localFile{}, false
+	}
+	relOS, ok := strings.CutPrefix(full, c.base+string(filepath.Separator))
+	if !ok || c.base == string(filepath.Separator) {
+		return localFile{}, false
+	}
+	rel := filepath.ToSlash(relOS)
+	clean, err := blob.CleanPath(rel, false)
+	if err != nil {
+		return localFile{}, false
+	}
+	if clean == rel {
+		clean = rel // keep the one string: rel is part of full
+	}
+	return localFile{rel: clean, open: full, st: st}, true
+}
+
+// examineAll stats the pending files (single files named by the user and
+// glob matches) in parallel and returns them with the walked ones, sorted
+// by dataset path, without repeats, or the first error in listing order.
 func (c *collector) examineAll() ([]localFile, error) {
 	files := make([]localFile, len(c.pending))
 	errsOf := make([]error, len(c.pending))
@@ -197,7 +349,10 @@ func (c *collector) examineAll() ([]localFile, error) {
 			return nil, err
 		}
 	}
-	slices.SortFunc(files, func(a, b localFile) int { return strings.Compare(a.rel, b.rel) })
+	for _, part := range c.walked {
+		files = append(files, part...)
+	}
+	slices.SortFunc(files, cmpRel)
 	return slices.CompactFunc(files, func(a, b localFile) bool { return a.rel == b.rel }), nil
 }
 

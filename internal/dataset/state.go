@@ -10,7 +10,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/zeebo/blake3"
 
 	"github.com/mlcycle/mlcycle/internal/store"
 )
@@ -81,6 +85,69 @@ type stateEntry struct {
 	usedAt   int64
 }
 
+// stateEntries are state cache entries sorted by real path: an add looks
+// its files up in path order, so a lookup is usually one comparison with
+// the entry after the previous one.
+type stateEntries struct {
+	paths []string
+	ents  []stateEntry
+}
+
+func (c *stateEntries) add(path string, e stateEntry) {
+	c.paths = append(c.paths, path)
+	c.ents = append(c.ents, e)
+}
+
+// match returns, per file, its entry when it has one with the file's
+// current stat, else nil.
+func (c *stateEntries) match(files []localFile) []*stateEntry {
+	out := make([]*stateEntry, len(files))
+	if c == nil {
+		return out
+	}
+	next := 0
+	for i, f := range files {
+		j := next
+		if j >= len(c.paths) || c.paths[j] != f.open {
+			var ok bool
+			if j, ok = slices.BinarySearch(c.paths, f.open); !ok {
+				next = j
+				continue
+			}
+		}
+		next = j + 1
+		if c.ents[j].st == f.st {
+			out[i] = &c.ents[j]
+		}
+	}
+	return out
+}
+
+// sortByPath sorts the entries by path and drops repeated paths (a file
+// added under two names through a symlink), unless they already are.
+func (c *stateEntries) sortByPath() {
+	sorted := true
+	for i := 1; i < len(c.paths) && sorted; i++ {
+		sorted = c.paths[i-1] < c.paths[i]
+	}
+	if sorted {
+		return
+	}
+	idx := make([]int, len(c.paths))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return strings.Compare(c.paths[a], c.paths[b]) })
+	paths, ents := make([]string, 0, len(idx)), make([]stateEntry, 0, len(idx))
+	for _, j := range idx {
+		if len(paths) > 0 && paths[len(paths)-1] == c.paths[j] {
+			continue
+		}
+		paths, ents = append(paths, c.paths[j]), append(ents, c.ents[j])
+	}
+	c.paths, c.ents = paths, ents
+}
+
 // DefaultStatePath is where Add keeps its state cache unless told otherwise.
 func DefaultStatePath() (string, error) {
 	dir, err := os.UserCacheDir()
@@ -107,22 +174,27 @@ func openStateCache(ctx context.Context, path string) (*stateCache, error) {
 
 func (c *stateCache) close() error { return c.db.Close() }
 
+// statePath is the state cache file; "" when the cache is disabled.
+func (s *Service) statePath() (string, error) {
+	if s.opts.NoStateCache {
+		return "", nil
+	}
+	if s.opts.StatePath != "" {
+		return s.opts.StatePath, nil
+	}
+	return DefaultStatePath()
+}
+
 // stateCache opens the cache on first use; nil when disabled.
 func (s *Service) stateCache(ctx context.Context) (*stateCache, error) {
-	if s.opts.NoStateCache {
-		return nil, nil
+	path, err := s.statePath()
+	if err != nil || path == "" {
+		return nil, err
 	}
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
 	if s.state != nil {
 		return s.state, nil
-	}
-	path := s.opts.StatePath
-	if path == "" {
-		var err error
-		if path, err = DefaultStatePath(); err != nil {
-			return nil, err
-		}
 	}
 	c, err := openStateCache(ctx, path)
 	if err != nil {
@@ -132,8 +204,34 @@ func (s *Service) stateCache(ctx context.Context) (*stateCache, error) {
 	return c, nil
 }
 
+// loadState returns the state cache's entries under the folder root: from
+// its snapshot when trySnapshot and there is one (snapshot true), else from
+// the database (which is then opened). Nil when the cache is disabled.
+func (s *Service) loadState(ctx context.Context, root string, trySnapshot bool) (entries *stateEntries, snapshot bool, err error) {
+	path, err := s.statePath()
+	if err != nil || path == "" {
+		return nil, false, err
+	}
+	if trySnapshot {
+		if m := readSnapshot(path, root); m != nil {
+			return m, true, nil
+		}
+	}
+	c, err := s.stateCache(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	m, err := c.load(ctx, root)
+	return m, false, err
+}
+
+// allHit reports whether every file has an entry.
+func allHit(matched []*stateEntry) bool {
+	return !slices.Contains(matched, nil)
+}
+
 // load returns the entries of every file under the folder root.
-func (c *stateCache) load(ctx context.Context, root string) (map[string]stateEntry, error) {
+func (c *stateCache) load(ctx context.Context, root string) (*stateEntries, error) {
 	q := `SELECT path, size, mtime_ns, inode, dev, hash, chunks, profiled, profile, used_at FROM files`
 	var args []any
 	if root != string(filepath.Separator) {
@@ -142,12 +240,13 @@ func (c *stateCache) load(ctx context.Context, root string) (map[string]stateEnt
 		q += ` WHERE path > ? AND path < ?`
 		args = append(args, root+sep, root+string(sep[0]+1))
 	}
+	q += ` ORDER BY path` // the primary key's order: no sort
 	rows, err := c.db.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading state cache: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]stateEntry{}
+	out := &stateEntries{}
 	for rows.Next() {
 		var (
 			p        string
@@ -168,7 +267,7 @@ func (c *stateCache) load(ctx context.Context, root string) (map[string]stateEnt
 		if profile.Valid {
 			e.profile = json.RawMessage(profile.String)
 		}
-		out[p] = e
+		out.add(p, e)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("reading state cache: %w", err)
@@ -252,4 +351,216 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// Snapshots. Reading 10,000 rows from SQLite takes tens of milliseconds,
+// most of a no-op re-add. So after an add, the entries of its files are
+// also written to a flat snapshot file per base folder, beside the SQLite
+// file, and the next add under that base reads that one file instead. A
+// snapshot is only a copy of facts (this content had these stat values),
+// each checked against a fresh stat like a database entry, so a stale one
+// is harmless: it is replaced at the next add that misses in it. A damaged
+// one (bad checksum) is ignored.
+//
+// Layout: snapshotMagic, then uvarint-prefixed strings and varints: the
+// base folder, the entry count, and per entry the path, size, mtime, inode,
+// device, hash, chunk count and per chunk its hash and size, profiled, the
+// profile (length + 1; 0 for none) and used_at; last the BLAKE3-256 of all
+// that precedes it.
+const snapshotMagic = "mlcycle-state-snapshot-1\n"
+
+// snapshotPath is the snapshot file of the base folder root.
+func snapshotPath(statePath, root string) string {
+	sum := blake3.Sum256([]byte(root))
+	return filepath.Join(filepath.Dir(statePath), "state-snapshots", hex.EncodeToString(sum[:16]))
+}
+
+// readSnapshot returns the entries of the snapshot of root, or nil when
+// there is none or it is damaged.
+func readSnapshot(statePath, root string) *stateEntries {
+	b, err := os.ReadFile(snapshotPath(statePath, root))
+	if err != nil || len(b) < len(snapshotMagic)+32 {
+		return nil
+	}
+	body, sum := b[:len(b)-32], b[len(b)-32:]
+	if want := blake3.Sum256(body); string(want[:]) != string(sum) {
+		return nil
+	}
+	entries, err := decodeSnapshot(string(body), root)
+	if err != nil {
+		return nil
+	}
+	return entries
+}
+
+// decodeSnapshot parses a checksummed snapshot body. Paths and hashes are
+// substrings of b: one allocation for all of them.
+func decodeSnapshot(b, root string) (*stateEntries, error) {
+	d := snapshotDecoder{b: b}
+	if d.str(len(snapshotMagic)) != snapshotMagic || d.lenStr() != root {
+		return nil, errors.New("not a snapshot of this folder")
+	}
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(b)) {
+		return nil, errors.New("bad entry count")
+	}
+	out := &stateEntries{paths: make([]string, 0, n), ents: make([]stateEntry, 0, n)}
+	var slab []Chunk // the chunk lists of all entries, one allocation at a time
+	for range n {
+		path := d.lenStr()
+		var e stateEntry
+		e.st.size = d.varint()
+		e.st.mtime = d.varint()
+		e.st.inode = d.uvarint()
+		e.st.dev = d.uvarint()
+		e.hash = d.lenStr()
+		nc := d.uvarint()
+		if d.err != nil || nc > uint64(len(b)) {
+			return nil, errors.New("bad chunk count")
+		}
+		if uint64(cap(slab)-len(slab)) < nc {
+			slab = make([]Chunk, 0, max(nc, 1024))
+		}
+		start := len(slab)
+		for range nc {
+			h := d.lenStr()
+			slab = append(slab, Chunk{Hash: h, Size: d.varint()})
+		}
+		e.chunks = slab[start:len(slab):len(slab)]
+		e.profiled = d.str(1) == "\x01"
+		if pl := d.uvarint(); pl > 0 {
+			e.profile = json.RawMessage(d.str(int(pl - 1)))
+		}
+		e.usedAt = d.varint()
+		if d.err != nil {
+			return nil, d.err
+		}
+		if len(out.paths) > 0 && out.paths[len(out.paths)-1] >= path {
+			return nil, errors.New("entries out of order")
+		}
+		out.add(path, e)
+	}
+	if d.err == nil && len(d.b) != 0 {
+		return nil, errors.New("trailing bytes")
+	}
+	return out, d.err
+}
+
+type snapshotDecoder struct {
+	b   string
+	err error
+}
+
+func (d *snapshotDecoder) str(n int) string {
+	if d.err != nil || n < 0 || n > len(d.b) {
+		d.fail()
+		return ""
+	}
+	s := d.b[:n]
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *snapshotDecoder) lenStr() string {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return ""
+	}
+	return d.str(int(n))
+}
+
+func (d *snapshotDecoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	var v uint64
+	for i := 0; i < len(d.b) && i < binary.MaxVarintLen64; i++ {
+		c := d.b[i]
+		v |= uint64(c&0x7f) << (7 * i)
+		if c < 0x80 {
+			d.b = d.b[i+1:]
+			return v
+		}
+	}
+	d.fail()
+	return 0
+}
+
+func (d *snapshotDecoder) varint() int64 {
+	u := d.uvarint()
+	return int64(u>>1) ^ -int64(u&1) // zig-zag, as binary.AppendVarint
+}
+
+func (d *snapshotDecoder) fail() {
+	if d.err == nil {
+		d.err = errors.New("truncated snapshot")
+	}
+}
+
+// writeSnapshot replaces the snapshot of root with entries, atomically, and
+// removes snapshots of other folders unused for stateExpiry.
+func writeSnapshot(statePath, root string, entries *stateEntries) error {
+	entries.sortByPath()
+	b := []byte(snapshotMagic)
+	appendStr := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	appendStr(root)
+	b = binary.AppendUvarint(b, uint64(len(entries.paths)))
+	for i, e := range entries.ents {
+		appendStr(entries.paths[i])
+		b = binary.AppendVarint(b, e.st.size)
+		b = binary.AppendVarint(b, e.st.mtime)
+		b = binary.AppendUvarint(b, e.st.inode)
+		b = binary.AppendUvarint(b, e.st.dev)
+		appendStr(e.hash)
+		b = binary.AppendUvarint(b, uint64(len(e.chunks)))
+		for _, c := range e.chunks {
+			appendStr(c.Hash)
+			b = binary.AppendVarint(b, c.Size)
+		}
+		b = append(b, byte(boolInt(e.profiled)))
+		if e.profile == nil {
+			b = binary.AppendUvarint(b, 0)
+		} else {
+			b = binary.AppendUvarint(b, uint64(len(e.profile))+1)
+			b = append(b, e.profile...)
+		}
+		b = binary.AppendVarint(b, e.usedAt)
+	}
+	sum := blake3.Sum256(b)
+	b = append(b, sum[:]...)
+
+	path := snapshotPath(statePath, root)
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("writing state snapshot: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("writing state snapshot: %w", err)
+	}
+	_, err = tmp.Write(b)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing state snapshot: %w", err)
+	}
+	// Forget folders not added for a long time (and temporary files of
+	// crashed writers).
+	if des, err := os.ReadDir(dir); err == nil {
+		for _, de := range des {
+			if fi, err := de.Info(); err == nil && time.Since(fi.ModTime()) > stateExpiry {
+				os.Remove(filepath.Join(dir, de.Name()))
+			}
+		}
+	}
+	return nil
 }
