@@ -66,11 +66,50 @@ func (h *HLL) Add(hash uint64) {
 }
 
 func (h *HLL) addDense(hash uint64) {
+	regs := (*[hllRegisters]uint8)(h.regs)
 	idx := hash >> hllQ
 	// the guard bit caps the rank at hllQ+1 when the remaining bits are zero
 	rank := uint8(bits.LeadingZeros64(hash<<HLLPrecision|1<<(HLLPrecision-1))) + 1
-	if rank > h.regs[idx] {
-		h.regs[idx] = rank
+	if rank > regs[idx] {
+		regs[idx] = rank
+	}
+}
+
+// AddHashes records every hash of hs; the same as Add in a loop, faster.
+func (h *HLL) AddHashes(hs []uint64) {
+	for i := 0; i < len(hs); {
+		if h.regs != nil {
+			regs := (*[hllRegisters]uint8)(h.regs)
+			for _, hash := range hs[i:] {
+				rank := uint8(bits.LeadingZeros64(hash<<HLLPrecision|1<<(HLLPrecision-1))) + 1
+				if idx := hash >> hllQ; rank > regs[idx] {
+					regs[idx] = rank
+				}
+			}
+			return
+		}
+		// sparse: Add's probe inline until the set turns dense
+		sp := h.sparse
+		mask := uint64(len(sp) - 1)
+		for ; i < len(hs) && h.regs == nil; i++ {
+			hash := hs[i]
+			if hash == 0 {
+				h.hasZero = true
+				continue
+			}
+			for j := hash & mask; ; j = (j + 1) & mask {
+				if v := sp[j]; v == hash {
+					break
+				} else if v == 0 {
+					sp[j] = hash
+					h.n++
+					if h.n >= sparseMax {
+						h.toDense()
+					}
+					break
+				}
+			}
+		}
 	}
 }
 

@@ -163,58 +163,100 @@ func (q *Quantiles) push(k uint64) {
 }
 
 // AddSlice records every value of xs (NaN ignored); faster than Add in a
-// loop.
+// loop. It gives the same sketch as Add called on each value in order.
 func (q *Quantiles) AddSlice(xs []float64) {
 	if len(xs) == 0 {
 		return
 	}
-	q.view = nil
-	mn, mx := q.min, q.max
+	// extremes in one tight pass; NaN compares false, so it never wins
+	mn, mx := xs[0], xs[0]
+	nan := false
 	for _, x := range xs {
-		if x != x {
-			continue
-		}
-		if x == 0 {
-			x = 0
-		}
 		if x < mn {
 			mn = x
 		}
-		if x > mx {
-			mx = x
+		if !(x <= mx) {
+			if x != x {
+				nan = true
+			} else {
+				mx = x
+			}
 		}
-		q.n++
-		switch {
-		case q.levels == nil:
-			q.push(key(x))
-		case q.s == 0:
-			// append to the bottom level
-			lv := append(q.levels[0], key(x))
+	}
+	if nan {
+		q.view = nil
+		for _, x := range xs {
+			q.Add(x)
+		}
+		return
+	}
+	q.AddFinite(xs, mn, mx)
+}
+
+// AddFinite is AddSlice for a caller that already knows xs holds no NaN
+// and has lo and hi as its smallest and largest values (either zero may
+// be -0); a caller summing xs anyway gets the extremes for free in the same
+// pass. Wrong bounds make Min, Max and the quantiles at 0 and 1 wrong.
+func (q *Quantiles) AddFinite(xs []float64, lo, hi float64) {
+	if len(xs) == 0 {
+		return
+	}
+	q.view = nil
+	// -0 and 0 compare equal; a zero extreme is +0 as in Add
+	q.min = min(q.min, zeroPos(lo))
+	q.max = max(q.max, zeroPos(hi))
+	for i := 0; i < len(xs); {
+		if q.levels == nil {
+			q.n++
+			q.push(key(zeroPos(xs[i])))
+			i++
+			continue
+		}
+		if q.s == 0 {
+			// push without a sampler: append to the bottom level
+			lv := append(q.levels[0], key(zeroPos(xs[i])))
+			i++
+			q.n++
 			q.levels[0] = lv
 			if len(lv) >= q.caps[0] {
 				q.compress()
 			}
-		default:
-			// push's bottom sampler, inline: on a long stream nearly every
-			// value only moves the block position, and only the picked one
-			// needs its key
-			if q.blk == q.pick {
-				q.cand = key(x)
+			continue
+		}
+		// push's bottom sampler a block at a time: of the 2^s items of a
+		// block only the one at position pick is kept, so the others need
+		// no work beyond counting
+		rest := xs[i:]
+		need := int64(1)<<q.s - q.blk
+		if int64(len(rest)) < need {
+			if off := q.pick - q.blk; off >= 0 && off < int64(len(rest)) {
+				q.cand = key(zeroPos(rest[off]))
 			}
-			q.blk++
-			if q.blk < 1<<q.s {
-				continue
-			}
-			q.blk = 0
-			q.pick = int64(q.rand() & (1<<q.s - 1))
-			lv := append(q.levels[q.s], q.cand)
-			q.levels[q.s] = lv
-			if len(lv) >= q.caps[q.s] {
-				q.compress()
-			}
+			q.blk += int64(len(rest))
+			q.n += int64(len(rest))
+			return
+		}
+		if off := q.pick - q.blk; off >= 0 {
+			q.cand = key(zeroPos(rest[off]))
+		}
+		i += int(need)
+		q.n += need
+		q.blk = 0
+		q.pick = int64(q.rand() & (1<<q.s - 1))
+		lv := append(q.levels[q.s], q.cand)
+		q.levels[q.s] = lv
+		if len(lv) >= q.caps[q.s] {
+			q.compress()
 		}
 	}
-	q.min, q.max = mn, mx
+}
+
+// zeroPos maps -0 to 0 and leaves other values alone.
+func zeroPos(x float64) float64 {
+	if x == 0 {
+		return 0
+	}
+	return x
 }
 
 func (q *Quantiles) toSketch() {

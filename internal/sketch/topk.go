@@ -56,6 +56,9 @@ func (t *TopK) Exact() bool { return t.exact }
 // Total is the number of values added.
 func (t *TopK) Total() int64 { return t.total }
 
+// Capacity is the most values counted at once.
+func (t *TopK) Capacity() int { return t.capacity }
+
 // Len is the number of values being counted.
 func (t *TopK) Len() int { return len(t.slots) }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -151,9 +152,11 @@ type colAcc struct {
 	mean, m2  float64
 	quant     *sketch.Quantiles
 	scratch   []float64
+	hashes    []uint64
 
 	// string and bool
 	top            *sketch.TopK
+	agg            *strAgg // scratch of addStrings
 	trueN, falseN  int64
 	beforeWidening int64 // values counted under a narrower type before the column became a string
 
@@ -179,17 +182,31 @@ func (a *colAcc) add(c *frame.Column) {
 	a.count += int64(n - c.NullCount())
 	switch t {
 	case frame.TypeInt:
+		ints := c.Ints()
 		xs := a.scratch[:0]
-		for i, v := range c.Ints() {
-			if nulls != nil && nulls[i] {
-				continue
+		if nulls == nil {
+			xs = slices.Grow(xs, len(ints))[:len(ints)]
+			for i, v := range ints {
+				xs[i] = float64(v)
 			}
-			xs = append(xs, float64(v))
+		} else {
+			for i, v := range ints {
+				if !nulls[i] {
+					xs = append(xs, float64(v))
+				}
+			}
 		}
 		a.addNumbers(xs)
+		a.scratch = xs[:0]
 	case frame.TypeFloat:
+		fs := c.Floats()
+		if nulls == nil && allFinite(fs) {
+			// the common case needs no copy
+			a.addNumbers(fs)
+			break
+		}
 		xs := a.scratch[:0]
-		for i, v := range c.Floats() {
+		for i, v := range fs {
 			if nulls != nil && nulls[i] {
 				continue
 			}
@@ -201,6 +218,7 @@ func (a *colAcc) add(c *frame.Column) {
 			xs = append(xs, v)
 		}
 		a.addNumbers(xs)
+		a.scratch = xs[:0]
 	case frame.TypeBool:
 		for i, v := range c.Bools() {
 			if nulls != nil && nulls[i] {
@@ -222,18 +240,99 @@ func (a *colAcc) add(c *frame.Column) {
 			a.hll.Add(sketch.HashUint64(uint64(v)))
 		}
 	case frame.TypeString:
-		if a.top == nil {
-			a.top = sketch.NewTopK(sketch.TopKCapacity)
+		a.addStrings(c, nulls)
+	}
+}
+
+// allFinite reports whether no value of xs is NaN or ±Inf.
+func allFinite(xs []float64) bool {
+	for _, x := range xs {
+		if x-x != 0 { // NaN for NaN and ±Inf
+			return false
 		}
-		for i := range n {
+	}
+	return true
+}
+
+// aggMax is how many distinct values addStrings gathers before handing
+// them to the TopK.
+const aggMax = 1024
+
+// strAgg counts the distinct strings of a stretch of a batch by hash: an
+// open-addressing table (never more than half full) and the entries in
+// order of first occurrence.
+type strAgg struct {
+	slots [2 * aggMax]aggSlot
+	ents  []aggEnt
+}
+
+type aggSlot struct {
+	hash uint64
+	ent  int32 // index+1 into ents; 0 is empty
+}
+
+type aggEnt struct {
+	hash  uint64
+	cell  int   // first row holding the value
+	count int64 // rows holding it
+	slot  int32
+}
+
+// addStrings counts the values of a string column. While the TopK has room
+// for every distinct value of a stretch of rows it is exact and nothing is
+// evicted, so counting each distinct value once with its row count, in
+// order of first occurrence, leaves the TopK (slots, order and counts) and
+// the HLL exactly as adding row by row would, at one map lookup per
+// distinct value instead of per row. Otherwise it adds row by row.
+func (a *colAcc) addStrings(c *frame.Column, nulls []bool) {
+	if a.top == nil {
+		a.top = sketch.NewTopK(sketch.TopKCapacity)
+	}
+	n := c.Len()
+	i := 0
+	for i < n && a.top.Exact() && a.top.Len()+aggMax <= a.top.Capacity() {
+		if a.agg == nil {
+			a.agg = new(strAgg)
+		}
+		slots, ents := &a.agg.slots, a.agg.ents[:0]
+		const mask = len(slots) - 1
+	rows:
+		for ; i < n; i++ {
 			if nulls != nil && nulls[i] {
 				continue
 			}
-			b := c.Bytes(i)
-			h := sketch.Hash(b)
-			a.hll.Add(h)
-			a.top.Add(h, b)
+			h := sketch.Hash(c.Bytes(i))
+			for s := int(h) & mask; ; s = (s + 1) & mask {
+				sl := &slots[s]
+				if sl.ent == 0 {
+					if len(ents) == aggMax {
+						break rows // full: row i starts the next stretch
+					}
+					ents = append(ents, aggEnt{hash: h, cell: i, count: 1, slot: int32(s)})
+					*sl = aggSlot{hash: h, ent: int32(len(ents))}
+					break
+				}
+				if sl.hash == h {
+					ents[sl.ent-1].count++
+					break
+				}
+			}
 		}
+		for _, e := range ents {
+			a.hll.Add(e.hash)
+			a.top.AddN(e.hash, c.Bytes(e.cell), e.count, 0)
+			slots[e.slot] = aggSlot{}
+		}
+		a.agg.ents = ents[:0]
+	}
+	for ; i < n; i++ {
+		if nulls != nil && nulls[i] {
+			continue
+		}
+		b := c.Bytes(i)
+		h := sketch.Hash(b)
+		a.hll.Add(h)
+		a.top.Add(h, b)
 	}
 }
 
@@ -242,32 +341,43 @@ func (a *colAcc) add(c *frame.Column) {
 // stays accurate where a running sum of squares would cancel), the
 // quantile sketch and the distinct counter.
 func (a *colAcc) addNumbers(xs []float64) {
-	a.scratch = xs[:0]
 	if len(xs) == 0 {
 		return
 	}
 	if a.quant == nil {
 		a.quant = sketch.NewQuantiles()
 	}
+	// Each sum below waits on its previous addition, which leaves room in
+	// the same pass for the extremes and the hashes.
+	lo, hi := xs[0], xs[0]
 	var sum float64
 	for _, x := range xs {
 		sum += x
-		a.hll.Add(sketch.HashFloat(x))
+		if x < lo {
+			lo = x
+		}
+		if x > hi {
+			hi = x
+		}
 	}
 	nb := float64(len(xs))
 	mb := sum / nb
+	hs := slices.Grow(a.hashes[:0], len(xs))[:len(xs)]
 	var m2b float64
-	for _, x := range xs {
+	for i, x := range xs {
 		d := x - mb
 		m2b += d * d
+		hs[i] = sketch.HashFloat(x)
 	}
+	a.hll.AddHashes(hs)
+	a.hashes = hs[:0]
 	na := float64(a.finite)
 	tot := na + nb
 	delta := mb - a.mean
 	a.mean += delta * nb / tot
 	a.m2 += m2b + delta*delta*na*nb/tot
 	a.finite += int64(len(xs))
-	a.quant.AddSlice(xs)
+	a.quant.AddFinite(xs, lo, hi)
 }
 
 // profile builds the column's summary; f is its final schema field.
