@@ -18,8 +18,16 @@ import (
 func bigProblem(task learn.Task) (*learn.Matrix, []float64, int) {
 	x := gen(3*blockRows+123, 6, 11)
 	z := linearScores(x, []float64{1, -0.5, 0.25, 0, 2, -1}, 0.3)
-	r := rand.New(rand.NewPCG(12, 12))
-	y := make([]float64, x.Rows)
+	y, k := labelsFor(task, z, rand.New(rand.NewPCG(12, 12)), 3)
+	return x, y, k
+}
+
+// labelsFor draws labels from linear scores z: z plus noise for
+// regression, a Bernoulli draw of sigmoid(z) for binary, and for
+// multiclass the noisy score cut into classes bands around the middle.
+// It returns the labels and the class count (0 for regression).
+func labelsFor(task learn.Task, z []float64, r *rand.Rand, classes int) ([]float64, int) {
+	y := make([]float64, len(z))
 	k := 0
 	for i, v := range z {
 		switch task {
@@ -31,11 +39,11 @@ func bigProblem(task learn.Task) (*learn.Matrix, []float64, int) {
 				y[i] = 1
 			}
 		case learn.Multiclass:
-			k = 3
-			y[i] = float64(min(2, max(0, int(v+r.NormFloat64()+1.5))))
+			k = classes
+			y[i] = float64(min(classes-1, max(0, int(v+r.NormFloat64()+float64(classes)/2))))
 		}
 	}
-	return x, y, k
+	return y, k
 }
 
 func TestDeterministicAcrossThreads(t *testing.T) {

@@ -15,22 +15,7 @@ func benchData(n, d int, task learn.Task) (*learn.Matrix, []float64, int) {
 		w[j] = r.NormFloat64() / 2
 	}
 	z := linearScores(x, w, 0.2)
-	y := make([]float64, n)
-	k := 0
-	for i, v := range z {
-		switch task {
-		case learn.Regression:
-			y[i] = v + r.NormFloat64()
-		case learn.Binary:
-			k = 2
-			if r.Float64() < learn.Sigmoid(v) {
-				y[i] = 1
-			}
-		case learn.Multiclass:
-			k = 5
-			y[i] = float64(min(4, max(0, int(v+r.NormFloat64()+2.5))))
-		}
-	}
+	y, k := labelsFor(task, z, r, 5)
 	return x, y, k
 }
 
