@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/mlcycle/mlcycle/internal/plot"
 )
 
 // Chart is a line chart drawn on the server as inline SVG: no script, no
@@ -113,27 +115,27 @@ func (c Chart) SVG() template.HTML {
 		return template.HTML(b.String())
 	}
 
-	xt, yt := niceTicks(lo.X, hi.X), niceTicks(lo.Y, hi.Y)
-	sx := func(v float64) float64 { return x0 + (v-xt.lo)/(xt.hi-xt.lo)*(x1-x0) }
-	sy := func(v float64) float64 { return y1 - (v-yt.lo)/(yt.hi-yt.lo)*(y1-y0) }
+	xt, yt := plot.NiceAxis(lo.X, hi.X), plot.NiceAxis(lo.Y, hi.Y)
+	sx := func(v float64) float64 { return x0 + (v-xt.Lo)/(xt.Hi-xt.Lo)*(x1-x0) }
+	sy := func(v float64) float64 { return y1 - (v-yt.Lo)/(yt.Hi-yt.Lo)*(y1-y0) }
 
 	// Grid, ticks and labels.
 	b.WriteString(`<g stroke="#eef0f4" stroke-width="1">`)
-	for _, v := range yt.values {
+	for _, v := range yt.Values {
 		y := num(sy(v))
 		b.WriteString(`<line x1="` + num(x0) + `" y1="` + y + `" x2="` + num(x1) + `" y2="` + y + `"/>`)
 	}
-	for _, v := range xt.values {
+	for _, v := range xt.Values {
 		x := num(sx(v))
 		b.WriteString(`<line x1="` + x + `" y1="` + num(y0) + `" x2="` + x + `" y2="` + num(y1) + `"/>`)
 	}
 	b.WriteString(`</g>`)
 	b.WriteString(`<g fill="#667085">`)
-	for _, v := range yt.values {
-		b.WriteString(`<text x="` + num(x0-6) + `" y="` + num(sy(v)+4) + `" text-anchor="end">` + esc(formatTick(v, yt.step)) + `</text>`)
+	for _, v := range yt.Values {
+		b.WriteString(`<text x="` + num(x0-6) + `" y="` + num(sy(v)+4) + `" text-anchor="end">` + esc(plot.FormatTick(v, yt.Step)) + `</text>`)
 	}
-	for _, v := range xt.values {
-		b.WriteString(`<text x="` + num(sx(v)) + `" y="` + num(y1+16) + `" text-anchor="middle">` + esc(formatTick(v, xt.step)) + `</text>`)
+	for _, v := range xt.Values {
+		b.WriteString(`<text x="` + num(sx(v)) + `" y="` + num(y1+16) + `" text-anchor="middle">` + esc(plot.FormatTick(v, xt.Step)) + `</text>`)
 	}
 	if c.XLabel != "" {
 		b.WriteString(`<text x="` + num((x0+x1)/2) + `" y="` + itoa(h-4) + `" text-anchor="middle">` + esc(c.XLabel) + `</text>`)
@@ -187,66 +189,6 @@ func writeLegend(b *strings.Builder, series []Series, show bool, perRow, left, t
 	b.WriteString(`</g>`)
 }
 
-// ticks is an axis: its bounds, snapped outward to whole steps, and the
-// labelled values between them.
-type ticks struct {
-	lo, hi, step float64
-	values       []float64
-}
-
-// niceTicks chooses about five ticks 1, 2 or 5 times a power of ten apart
-// that cover [lo, hi]. A zero-width range is widened around its value.
-func niceTicks(lo, hi float64) ticks {
-	if hi-lo <= 0 || !finite(hi-lo) {
-		pad := math.Abs(lo) * 0.1
-		if pad == 0 || !finite(pad) {
-			pad = 1
-		}
-		lo, hi = lo-pad, hi+pad
-	}
-	step := niceStep((hi - lo) / 5)
-	// The slack keeps rounding noise (0.0013/0.00002 = 65.00000000000001)
-	// from adding a step.
-	first, last := math.Floor(lo/step+1e-9), math.Ceil(hi/step-1e-9)
-	const exact = 1 << 52 // beyond this, counting in whole steps loses steps
-	if !finite(step) || step <= 0 || last-first > 50 || last-first < 1 || math.Abs(first) > exact || math.Abs(last) > exact {
-		// Out of float precision (a huge offset and a tiny range): no ticks.
-		return ticks{lo: lo, hi: hi, step: hi - lo}
-	}
-	t := ticks{lo: first * step, hi: last * step, step: step}
-	for k := range int(last-first) + 1 {
-		t.values = append(t.values, (first+float64(k))*step)
-	}
-	return t
-}
-
-// niceStep rounds raw up to 1, 2 or 5 times a power of ten.
-func niceStep(raw float64) float64 {
-	p := math.Pow(10, math.Floor(math.Log10(raw)))
-	const slack = 1 + 1e-9 // 0.0001/5 is 2.0000000000000003e-05
-	switch f := raw / p; {
-	case f <= slack:
-		return p
-	case f <= 2*slack:
-		return 2 * p
-	case f <= 5*slack:
-		return 5 * p
-	}
-	return 10 * p
-}
-
-// formatTick writes a tick value with as many decimals as its step needs.
-func formatTick(v, step float64) string {
-	if math.Abs(v) < step/1e6 {
-		v = 0 // not "-0" or 1e-17 from rounding
-	}
-	if math.Abs(v) >= 1e6 || step < 1e-4 {
-		return strconv.FormatFloat(v, 'g', 4, 64)
-	}
-	decimals := max(0, int(-math.Floor(math.Log10(step)+1e-9)))
-	return strconv.FormatFloat(v, 'f', decimals, 64)
-}
-
 // downsample keeps at most n points (n >= 4): the first, the last, and the
 // lowest and highest of each of equal buckets between, in their order, so
 // spikes survive.
@@ -282,14 +224,7 @@ func downsample(pts []Point, n int) []Point {
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
-// num writes a coordinate with one decimal: enough for a screen, and stable.
-func num(f float64) string {
-	s := strconv.FormatFloat(f, 'f', 1, 64)
-	if s == "-0.0" {
-		return "0.0"
-	}
-	return s
-}
+func num(f float64) string { return plot.Num(f) }
 
 func itoa(i int) string { return strconv.Itoa(i) }
 

@@ -35,7 +35,7 @@ type metricRow struct{ Name, Valid, Test string }
 
 type cvRow struct{ Name, Mean, Std, Min, Max, N string }
 
-type plot struct {
+type figure struct {
 	ID  string
 	SVG template.HTML
 }
@@ -80,7 +80,7 @@ type view struct {
 	Metrics    []metricRow
 	CV         []cvRow
 	Folds      int
-	Plots      []plot
+	Plots      []figure
 	Confusion  *confusion
 	ConfSplit  string
 	Fairness   *fairness
@@ -217,8 +217,8 @@ func (r *Report) splits() (names []string, evals []*metrics.Report) {
 	return names, evals
 }
 
-func (r *Report) plots() []plot {
-	var out []plot
+func (r *Report) plots() []figure {
+	var out []figure
 	names, evals := r.splits()
 	var roc, pr, cal []series
 	for i, e := range evals {
@@ -249,15 +249,15 @@ func (r *Report) plots() []plot {
 		}
 	}
 	if len(roc) > 0 {
-		out = append(out, plot{"roc", lineChart{title: "ROC curve", xLabel: "False positive rate", yLabel: "True positive rate",
+		out = append(out, figure{"roc", lineChart{title: "ROC curve", xLabel: "False positive rate", yLabel: "True positive rate",
 			series: roc, unit: true, diagonal: true}.svg()})
 	}
 	if len(pr) > 0 {
-		out = append(out, plot{"pr", lineChart{title: "Precision-recall curve", xLabel: "Recall", yLabel: "Precision",
+		out = append(out, figure{"pr", lineChart{title: "Precision-recall curve", xLabel: "Recall", yLabel: "Precision",
 			series: pr, unit: true}.svg()})
 	}
 	if len(cal) > 0 {
-		out = append(out, plot{"calibration", lineChart{title: "Calibration", xLabel: "Mean predicted probability",
+		out = append(out, figure{"calibration", lineChart{title: "Calibration", xLabel: "Mean predicted probability",
 			yLabel: "Fraction of positives", series: cal, unit: true, diagonal: true}.svg()})
 	}
 	if len(r.Rounds) > 0 {
@@ -276,7 +276,7 @@ func (r *Report) plots() []plot {
 		if loss == "" {
 			loss = "loss"
 		}
-		out = append(out, plot{"loss", lineChart{title: "Loss per round", xLabel: "Round", yLabel: loss, series: ss}.svg()})
+		out = append(out, figure{"loss", lineChart{title: "Loss per round", xLabel: "Round", yLabel: loss, series: ss}.svg()})
 	}
 	for _, kind := range []struct {
 		id, title string
@@ -301,10 +301,10 @@ func (r *Report) plots() []plot {
 			continue
 		}
 		slices.SortStableFunc(bars, func(a, b bar) int { return cmp.Compare(b.value, a.value) })
-		out = append(out, plot{kind.id, barChart(kind.title, bars[:min(len(bars), maxBars)])})
+		out = append(out, figure{kind.id, barChart(kind.title, bars[:min(len(bars), maxBars)])})
 	}
 	if r.SHAP != nil && len(r.SHAP.Features) > 0 {
-		out = append(out, plot{"shap", shapChart(r.SHAP, maxSHAPFeatures)})
+		out = append(out, figure{"shap", shapChart(r.SHAP, maxSHAPFeatures)})
 	}
 	return out
 }
@@ -388,7 +388,7 @@ th{font-weight:600;color:#475467;background:#f9fafb}
 dl{display:grid;grid-template-columns:max-content auto;gap:4px 16px;margin:0}
 dt{color:#667085}dd{margin:0}
 .plots{display:flex;flex-wrap:wrap;gap:12px}
-.plot{border:1px solid #e4e7ec;border-radius:6px}
+.figure{border:1px solid #e4e7ec;border-radius:6px}
 figure{margin:0}
 .confusion td{text-align:center;min-width:48px}
 .s0{background:#ffffff}.s1{background:#eef2ff}.s2{background:#e0e7ff}.s3{background:#c7d2fe}.s4{background:#a5b4fc}

@@ -8,10 +8,12 @@ import (
 	"strings"
 
 	"github.com/mlcycle/mlcycle/internal/learn/metrics"
+	"github.com/mlcycle/mlcycle/internal/plot"
 )
 
 // The plots are inline SVG written here, in the style of the web UI's
-// charts (internal/web/chart.go, which this leaf package may not import):
+// charts (internal/web/chart.go, which this leaf package may not import; the
+// axes and tick labels of both come from internal/plot):
 // white background, light grid, the same palette and font. Every text is
 // escaped; numbers are written with fixed precision so the same input
 // gives the same bytes.
@@ -70,9 +72,9 @@ func (c lineChart) svg() template.HTML {
 		b.WriteString(`<text x="` + num((x0+x1)/2) + `" y="` + num((y0+y1)/2) + `" text-anchor="middle" fill="#667085">No data</text></svg>`)
 		return template.HTML(b.String())
 	}
-	xt, yt := niceTicks(lo.x, hi.x), niceTicks(lo.y, hi.y)
-	sx := func(v float64) float64 { return x0 + (v-xt.lo)/(xt.hi-xt.lo)*(x1-x0) }
-	sy := func(v float64) float64 { return y1 - (v-yt.lo)/(yt.hi-yt.lo)*(y1-y0) }
+	xt, yt := plot.NiceAxis(lo.x, hi.x), plot.NiceAxis(lo.y, hi.y)
+	sx := func(v float64) float64 { return x0 + (v-xt.Lo)/(xt.Hi-xt.Lo)*(x1-x0) }
+	sy := func(v float64) float64 { return y1 - (v-yt.Lo)/(yt.Hi-yt.Lo)*(y1-y0) }
 	axes(&b, xt, yt, sx, sy, x0, x1, y0, y1, c.xLabel, c.yLabel)
 	if c.diagonal {
 		b.WriteString(`<line x1="` + num(sx(0)) + `" y1="` + num(sy(0)) + `" x2="` + num(sx(1)) + `" y2="` + num(sy(1)) +
@@ -189,15 +191,15 @@ func shapChart(s *SHAPSummary, maxFeatures int) template.HTML {
 			lo, hi = min(lo, p.Contribution), max(hi, p.Contribution)
 		}
 	}
-	xt := niceTicks(lo, hi)
+	xt := plot.NiceAxis(lo, hi)
 	x0, x1 := labelW+8, float64(w-padR)
 	y0, y1 := float64(padT), float64(padT)+rowH*float64(len(feats))
-	sx := func(v float64) float64 { return x0 + (v-xt.lo)/(xt.hi-xt.lo)*(x1-x0) }
+	sx := func(v float64) float64 { return x0 + (v-xt.Lo)/(xt.Hi-xt.Lo)*(x1-x0) }
 	b.WriteString(`<g fill="#667085">`)
-	for _, v := range xt.values {
+	for _, v := range xt.Values {
 		x := num(sx(v))
 		b.WriteString(`<line x1="` + x + `" y1="` + num(y0) + `" x2="` + x + `" y2="` + num(y1) + `" stroke="#eef0f4"/>`)
-		b.WriteString(`<text x="` + x + `" y="` + num(y1+16) + `" text-anchor="middle">` + esc(formatTick(v, xt.step)) + `</text>`)
+		b.WriteString(`<text x="` + x + `" y="` + num(y1+16) + `" text-anchor="middle">` + esc(plot.FormatTick(v, xt.Step)) + `</text>`)
 	}
 	b.WriteString(`<text x="` + num((x0+x1)/2) + `" y="` + itoa(h-6) + `" text-anchor="middle">SHAP value (blue: low feature value, red: high)</text></g>`)
 	b.WriteString(`<line x1="` + num(sx(0)) + `" y1="` + num(y0) + `" x2="` + num(sx(0)) + `" y2="` + num(y1) + `" stroke="#98a2b3"/>`)
@@ -241,22 +243,22 @@ func open(b *strings.Builder, w, h int, title string) {
 	b.WriteString(`<text x="8" y="18" font-size="13" font-weight="600" fill="#1f2430">` + esc(title) + `</text>`)
 }
 
-func axes(b *strings.Builder, xt, yt ticks, sx, sy func(float64) float64, x0, x1, y0, y1 float64, xLabel, yLabel string) {
+func axes(b *strings.Builder, xt, yt plot.Axis, sx, sy func(float64) float64, x0, x1, y0, y1 float64, xLabel, yLabel string) {
 	b.WriteString(`<g stroke="#eef0f4">`)
-	for _, v := range yt.values {
+	for _, v := range yt.Values {
 		y := num(sy(v))
 		b.WriteString(`<line x1="` + num(x0) + `" y1="` + y + `" x2="` + num(x1) + `" y2="` + y + `"/>`)
 	}
-	for _, v := range xt.values {
+	for _, v := range xt.Values {
 		x := num(sx(v))
 		b.WriteString(`<line x1="` + x + `" y1="` + num(y0) + `" x2="` + x + `" y2="` + num(y1) + `"/>`)
 	}
 	b.WriteString(`</g><g fill="#667085">`)
-	for _, v := range yt.values {
-		b.WriteString(`<text x="` + num(x0-6) + `" y="` + num(sy(v)+4) + `" text-anchor="end">` + esc(formatTick(v, yt.step)) + `</text>`)
+	for _, v := range yt.Values {
+		b.WriteString(`<text x="` + num(x0-6) + `" y="` + num(sy(v)+4) + `" text-anchor="end">` + esc(plot.FormatTick(v, yt.Step)) + `</text>`)
 	}
-	for _, v := range xt.values {
-		b.WriteString(`<text x="` + num(sx(v)) + `" y="` + num(y1+16) + `" text-anchor="middle">` + esc(formatTick(v, xt.step)) + `</text>`)
+	for _, v := range xt.Values {
+		b.WriteString(`<text x="` + num(sx(v)) + `" y="` + num(y1+16) + `" text-anchor="middle">` + esc(plot.FormatTick(v, xt.Step)) + `</text>`)
 	}
 	b.WriteString(`<text x="` + num((x0+x1)/2) + `" y="` + num(y1+34) + `" text-anchor="middle">` + esc(xLabel) + `</text>`)
 	cy := num((y0 + y1) / 2)
@@ -264,64 +266,9 @@ func axes(b *strings.Builder, xt, yt ticks, sx, sy func(float64) float64, x0, x1
 	b.WriteString(`<path d="M` + num(x0) + ` ` + num(y0) + `V` + num(y1) + `H` + num(x1) + `" fill="none" stroke="#98a2b3"/>`)
 }
 
-// ticks is an axis: bounds snapped outward to whole steps and the labelled
-// values between them.
-type ticks struct {
-	lo, hi, step float64
-	values       []float64
-}
-
-// niceTicks chooses about five ticks 1, 2 or 5 times a power of ten apart
-// covering [lo, hi].
-func niceTicks(lo, hi float64) ticks {
-	if !(hi-lo > 0) || !finite(hi-lo) {
-		pad := math.Abs(lo) * 0.1
-		if pad == 0 || !finite(pad) {
-			pad = 1
-		}
-		lo, hi = lo-pad, hi+pad
-	}
-	raw := (hi - lo) / 5
-	p := math.Pow(10, math.Floor(math.Log10(raw)))
-	step := 10 * p
-	for _, m := range []float64{1, 2, 5} {
-		if raw/p <= m*(1+1e-9) {
-			step = m * p
-			break
-		}
-	}
-	first, last := math.Floor(lo/step+1e-9), math.Ceil(hi/step-1e-9)
-	if !finite(step) || step <= 0 || last-first > 50 || last-first < 1 {
-		return ticks{lo: lo, hi: hi, step: hi - lo}
-	}
-	t := ticks{lo: first * step, hi: last * step, step: step}
-	for k := range int(last-first) + 1 {
-		t.values = append(t.values, (first+float64(k))*step)
-	}
-	return t
-}
-
-// formatTick writes a tick with as many decimals as its step needs.
-func formatTick(v, step float64) string {
-	if math.Abs(v) < step/1e6 {
-		v = 0
-	}
-	if math.Abs(v) >= 1e6 || step < 1e-4 {
-		return strconv.FormatFloat(v, 'g', 4, 64)
-	}
-	return strconv.FormatFloat(v, 'f', max(0, int(-math.Floor(math.Log10(step)+1e-9))), 64)
-}
-
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
-// num writes a coordinate with one decimal.
-func num(f float64) string {
-	s := strconv.FormatFloat(f, 'f', 1, 64)
-	if s == "-0.0" {
-		return "0.0"
-	}
-	return s
-}
+func num(f float64) string { return plot.Num(f) }
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
