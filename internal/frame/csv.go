@@ -29,6 +29,7 @@ type csvParser struct {
 	noHeader  bool
 	maxRec    int
 	rec       *recycler
+	bomSeen   bool // the file's first bytes were checked for a byte order mark
 }
 
 func newCSVReader(r io.Reader, name string, opts Options, closer io.Closer) (Reader, error) {
@@ -76,9 +77,14 @@ func (p *csvParser) cut(data []byte) int {
 // counts its fields when there is no header) and advances the chunk past it.
 func (p *csvParser) header(c *chunk) ([]string, error) {
 	data := c.data
-	if bytes.HasPrefix(data, []byte("\xef\xbb\xbf")) {
+	// Only the file's first bytes can be a byte order mark: header is
+	// called again when the first chunk held only blank lines, and a BOM
+	// after them is part of the first column's name, however the file was
+	// cut into chunks.
+	if !p.bomSeen && bytes.HasPrefix(data, []byte("\xef\xbb\xbf")) {
 		data = data[3:]
 	}
+	p.bomSeen = true
 	line := c.line
 	// skip leading blank lines
 	pos := 0
