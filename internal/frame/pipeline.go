@@ -174,7 +174,7 @@ func startText(r io.Reader, name string, f Format, opts Options, p textParser, r
 	for sampled < opts.SampleRows {
 		c, err := ck.next()
 		if err == io.EOF {
-			c = &chunk{final: true, line: 1}
+			c = &chunk{final: true, line: ck.line} // past any blank lines already read
 		} else if err != nil {
 			return nil, err
 		}
