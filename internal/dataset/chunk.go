@@ -3,12 +3,14 @@ package dataset
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"os"
 	"sync"
 	"sync/atomic"
 
-	"github.com/restic/chunker"
+	chunkers "github.com/PlakarKorp/go-cdc-chunkers"
+	_ "github.com/PlakarKorp/go-cdc-chunkers/chunkers/fastcdc" // registers "fastcdc-v1.0.0"
 	"github.com/zeebo/blake3"
 
 	"github.com/mlcycle/mlcycle/internal/errs"
@@ -19,18 +21,27 @@ import (
 // stored twice and versions would not deduplicate across clients. Changing
 // any of them is a new format.
 //
-// A cut is made where the Rabin fingerprint of the last 64 bytes, over
-// Polynomial, has its low ChunkAvgBits bits zero, but never before ChunkMin
-// bytes and always at ChunkMax: chunks are 512 KiB to 8 MiB, about 1 MiB on
-// average. Files smaller than ChunkMin are always one chunk.
+// Files are cut by FastCDC (a Gear rolling hash over the last 64 bytes,
+// with normalised chunking: a stricter mask before ChunkNormal bytes and a
+// looser one after), unkeyed, as implemented by go-cdc-chunkers'
+// "fastcdc-v1.0.0". Never before ChunkMin bytes, always at ChunkMax: chunks
+// are 512 KiB to 8 MiB, about 1.2 MiB on average. Files smaller than
+// ChunkMin are always one chunk.
 const (
-	ChunkMin     = 512 << 10
-	ChunkMax     = 8 << 20
-	ChunkAvgBits = 19
-	// Polynomial is an irreducible polynomial of degree 53 over GF(2)
-	// (restic's chunker needs one; it is fixed here instead of random).
-	Polynomial = chunker.Pol(0x3DA3358B4DC173)
+	ChunkMin    = 512 << 10
+	ChunkNormal = 1 << 20
+	ChunkMax    = 8 << 20
+	// ChunkAlgorithm names the cutter in go-cdc-chunkers' registry.
+	ChunkAlgorithm = "fastcdc-v1.0.0"
 )
+
+// newChunker returns a cutter over r with the format's parameters. Its scan
+// buffer is twice ChunkMax: with exactly ChunkMax the reader would slide
+// the unread tail to the front after nearly every chunk.
+func newChunker(r io.Reader) (*chunkers.Chunker, error) {
+	opts := &chunkers.ChunkerOpts{MinSize: ChunkMin, NormalSize: ChunkNormal, MaxSize: ChunkMax}
+	return chunkers.NewChunkerBuffer(ChunkAlgorithm, r, opts, make([]byte, 2*ChunkMax))
+}
 
 // hashPipeline hashes files and stores their chunks. Each file is read by
 // one goroutine; a file of at least ChunkMin bytes is cut by the chunker in
@@ -46,7 +57,7 @@ type hashPipeline struct {
 	bufCount atomic.Int32   // buffers allocated so far
 	maxBufs  int32
 	small    sync.Pool // *[]byte of ChunkMin bytes
-	chunkers sync.Pool // *chunker.Chunker
+	cutters  sync.Pool // *chunkers.Chunker
 	jobs     chan chunkJob
 
 	seen sync.Map // chunk hashes stored, being stored or known present in this run
@@ -236,14 +247,19 @@ func (p *hashPipeline) hashSmall(ctx context.Context, f *os.File, lf localFile, 
 // workers (hash + store, in parallel) and, in order, to a goroutine that
 // hashes the whole file.
 func (p *hashPipeline) hashLarge(ctx context.Context, f *os.File, lf localFile) (hashed, error) {
-	c, _ := p.chunkers.Get().(*chunker.Chunker)
+	c, _ := p.cutters.Get().(*chunkers.Chunker)
 	if c == nil {
-		c = chunker.NewWithBoundaries(f, Polynomial, ChunkMin, ChunkMax)
+		var err error
+		if c, err = newChunker(f); err != nil {
+			return hashed{}, fmt.Errorf("chunking %s: %w", lf.rel, err)
+		}
 	} else {
-		c.ResetWithBoundaries(f, Polynomial, ChunkMin, ChunkMax)
+		c.Reset(f)
 	}
-	c.SetAverageBits(ChunkAvgBits)
-	defer p.chunkers.Put(c)
+	defer func() {
+		c.Reset(nil) // drop the file
+		p.cutters.Put(c)
+	}()
 
 	fileHash := blake3.New()
 	inOrder := make(chan *chunkBuf, int(p.maxBufs))
@@ -268,25 +284,32 @@ func (p *hashPipeline) hashLarge(ctx context.Context, f *os.File, lf localFile) 
 			readErr = err
 			break
 		}
-		ch, err := c.Next(b.b[:0])
-		if err == io.EOF {
-			p.bufs <- b
-			break
-		}
-		if err != nil {
+		// The cutter's slice aliases its scan buffer, which it reuses:
+		// copy the chunk so the workers can hash and store it meanwhile.
+		// The last chunk may come with io.EOF.
+		data, err := c.Next()
+		if err != nil && err != io.EOF {
 			p.bufs <- b
 			readErr = errs.E(errs.Invalid, "cannot read %s: %v", lf.rel, pathErr(err))
 			break
 		}
-		b.data = ch.Data
+		last := err == io.EOF
+		if len(data) == 0 {
+			p.bufs <- b
+			break
+		}
+		b.data = append(b.b[:0], data...)
 		b.refs.Store(2)
-		out := &chunkOut{size: int64(len(ch.Data))}
+		out := &chunkOut{size: int64(len(b.data))}
 		outs = append(outs, out)
 		total += out.size
 		p.progress.Add(out.size)
 		wg.Add(1)
 		p.jobs <- chunkJob{buf: b, out: out, wg: &wg}
 		inOrder <- b
+		if last {
+			break
+		}
 	}
 	close(inOrder)
 	<-fileHashed

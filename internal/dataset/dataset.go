@@ -1,8 +1,8 @@
 // Package dataset keeps versioned, content-addressed datasets.
 //
 // A version is an immutable manifest of files. Every file is cut into
-// content-defined chunks (Rabin fingerprints over a fixed polynomial, so
-// every machine cuts the same bytes at the same places) and each chunk is
+// content-defined chunks (FastCDC with fixed parameters, so every machine
+// cuts the same bytes at the same places) and each chunk is
 // stored once, under its BLAKE3 hash, in the same blob store as artifacts:
 // cas/<first two hex digits>/<hash>. Two identical files, in any datasets,
 // are stored once; a version that appends to a large CSV stores only the

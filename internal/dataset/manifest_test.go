@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/restic/chunker"
 	"github.com/zeebo/blake3"
 
 	"github.com/mlcycle/mlcycle/internal/errs"
@@ -25,26 +24,38 @@ func hashOf(s string) string {
 // If this fails, chunking changed and deduplication across versions made by
 // different mlcycle releases is broken.
 func TestChunkBoundariesArePinned(t *testing.T) {
-	if !Polynomial.Irreducible() || Polynomial.Deg() != 53 {
-		t.Fatalf("polynomial %v is not irreducible of degree 53", Polynomial)
-	}
-	data := randBytes(42, 12<<20)
-	c := chunker.NewWithBoundaries(bytes.NewReader(data), Polynomial, ChunkMin, ChunkMax)
-	c.SetAverageBits(ChunkAvgBits)
-	var sizes []uint
-	for {
-		ch, err := c.Next(make([]byte, 0, ChunkMax))
-		if err == io.EOF {
-			break
-		}
+	cut := func(data []byte) []int {
+		c, err := newChunker(bytes.NewReader(data))
 		if err != nil {
 			t.Fatal(err)
 		}
-		sizes = append(sizes, ch.Length)
+		var sizes []int
+		for {
+			ch, err := c.Next()
+			if len(ch) > 0 {
+				sizes = append(sizes, len(ch))
+			}
+			if err == io.EOF {
+				return sizes
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
-	want := []uint{900542, 1334276, 1699401, 1054666, 653291, 695785, 1107949, 1168795, 803470, 2022256, 582819, 558950, 712}
-	if !slices.Equal(sizes, want) {
-		t.Fatalf("chunk sizes %v\nwant %v", sizes, want)
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want []int
+	}{
+		{"random", randBytes(42, 12<<20), []int{599441, 1725088, 1797092, 1096257, 1249285, 1457587, 1191075, 1703062, 1557442, 206583}},
+		// A run of zeros never matches the masks: cuts are forced at ChunkMax.
+		{"zeros", make([]byte, 20<<20), []int{ChunkMax, ChunkMax, 4 << 20}},
+		{"one byte over the minimum", randBytes(7, ChunkMin+1), []int{ChunkMin + 1}},
+	} {
+		if got := cut(tc.data); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: chunk sizes %v\nwant %v", tc.name, got, tc.want)
+		}
 	}
 }
 
