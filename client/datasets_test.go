@@ -155,7 +155,7 @@ func TestIntegrationDatasetPushRefusesCorruptChunk(t *testing.T) {
 	if !errors.As(err, &e) || e.Status != 400 {
 		t.Fatalf("put of wrong bytes: %v", err)
 	}
-	m := dataset.Manifest{Format: 1, Files: []dataset.FileEntry{{Path: "a", Size: 9, Hash: h}}}
+	m := dataset.Manifest{Format: dataset.ManifestFormat, Files: []dataset.FileEntry{{Path: "a", Size: 9, Hash: h}}}
 	if _, err := c.RecordDatasetVersion(ctx, "x", "", m); !errors.As(err, &e) || e.Status != 400 {
 		t.Fatalf("record with a missing chunk: %v", err)
 	}

@@ -182,30 +182,43 @@ func TestAddGetOnObjectStore(t *testing.T) {
 	}
 }
 
-// A state cache made before the table was keyed by path keeps its entries.
-func TestStateCacheUpgradeKeepsEntries(t *testing.T) {
+// A state cache made before the table was keyed by path keeps its entries
+// through that migration; the format-2 migration after it then drops them
+// (they hold format-1 hashes), and the cache works on.
+func TestStateCacheUpgrade(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "state.db")
 	db, err := store.Open(ctx, "sqlite://"+path, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Migrate(ctx, stateMigrations()[:1]); err != nil {
+	defer db.Close()
+	migs := stateMigrations()
+	if _, err := db.Migrate(ctx, migs[:1]); err != nil {
 		t.Fatal(err)
 	}
-	old := &stateCache{db: db}
+	c := &stateCache{db: db}
 	e := stateEntry{st: fileStat{size: 3, mtime: 5, inode: 7, dev: 9}, hash: emptyHash}
-	if err := old.save(ctx, map[string]stateEntry{"/data/a.txt": e}, nil, time.Now()); err != nil {
+	if err := c.save(ctx, map[string]stateEntry{"/data/a.txt": e}, nil, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
-	c, err := openStateCache(ctx, path)
-	if err != nil {
+	if _, err := db.Migrate(ctx, migs[:2]); err != nil {
 		t.Fatal(err)
 	}
-	defer c.close()
 	got, err := c.load(ctx, "/data")
 	if err != nil || len(got.paths) != 1 || got.paths[0] != "/data/a.txt" || got.ents[0].st != e.st || got.ents[0].hash != e.hash {
-		t.Fatalf("after upgrade: %+v, %v", got, err)
+		t.Fatalf("after keying by path: %+v, %v", got, err)
+	}
+	if _, err := db.Migrate(ctx, migs); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.load(ctx, "/data"); err != nil || len(got.paths) != 0 {
+		t.Fatalf("after format 2: %+v, %v", got, err)
+	}
+	if err := c.save(ctx, map[string]stateEntry{"/data/a.txt": e}, nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.load(ctx, "/data"); err != nil || len(got.paths) != 1 {
+		t.Fatalf("saved after format 2: %+v, %v", got, err)
 	}
 }

@@ -45,10 +45,9 @@ func newChunker(r io.Reader) (*chunkers.Chunker, error) {
 
 // hashPipeline hashes files and stores their chunks. Each file is read by
 // one goroutine; a file of at least ChunkMin bytes is cut by the chunker in
-// that goroutine while a shared pool hashes and stores its chunks and one
-// more goroutine computes the whole-file hash in order. Chunk buffers come
-// from a bounded pool, so memory stays at a few buffers per worker whatever
-// the file sizes.
+// that goroutine while a shared pool hashes and stores its chunks. Chunk
+// buffers come from a bounded pool, so memory stays at a few buffers per
+// worker whatever the file sizes.
 type hashPipeline struct {
 	s   *Service
 	reg *registrar
@@ -71,15 +70,10 @@ type hashPipeline struct {
 type chunkBuf struct {
 	b    []byte // cap ChunkMax
 	data []byte
-	refs atomic.Int32
 	p    *hashPipeline
 }
 
-func (b *chunkBuf) release() {
-	if b.refs.Add(-1) == 0 {
-		b.p.bufs <- b
-	}
-}
+func (b *chunkBuf) release() { b.p.bufs <- b }
 
 type chunkOut struct {
 	hash string
@@ -244,8 +238,8 @@ func (p *hashPipeline) hashSmall(ctx context.Context, f *os.File, lf localFile, 
 }
 
 // hashLarge streams the file through the chunker. Chunks go to the chunk
-// workers (hash + store, in parallel) and, in order, to a goroutine that
-// hashes the whole file.
+// workers (hash + store, in parallel); the file's hash is then that of its
+// chunk list.
 func (p *hashPipeline) hashLarge(ctx context.Context, f *os.File, lf localFile) (hashed, error) {
 	c, _ := p.cutters.Get().(*chunkers.Chunker)
 	if c == nil {
@@ -259,17 +253,6 @@ func (p *hashPipeline) hashLarge(ctx context.Context, f *os.File, lf localFile) 
 	defer func() {
 		c.Reset(nil) // drop the file
 		p.cutters.Put(c)
-	}()
-
-	fileHash := blake3.New()
-	inOrder := make(chan *chunkBuf, int(p.maxBufs))
-	fileHashed := make(chan struct{})
-	go func() {
-		defer close(fileHashed)
-		for b := range inOrder {
-			_, _ = fileHash.Write(b.data)
-			b.release()
-		}
 	}()
 
 	var (
@@ -299,20 +282,16 @@ func (p *hashPipeline) hashLarge(ctx context.Context, f *os.File, lf localFile) 
 			break
 		}
 		b.data = append(b.b[:0], data...)
-		b.refs.Store(2)
 		out := &chunkOut{size: int64(len(b.data))}
 		outs = append(outs, out)
 		total += out.size
 		p.progress.Add(out.size)
 		wg.Add(1)
 		p.jobs <- chunkJob{buf: b, out: out, wg: &wg}
-		inOrder <- b
 		if last {
 			break
 		}
 	}
-	close(inOrder)
-	<-fileHashed
 	wg.Wait()
 	if readErr != nil {
 		return hashed{}, readErr
@@ -324,13 +303,15 @@ func (p *hashPipeline) hashLarge(ctx context.Context, f *os.File, lf localFile) 
 		}
 		chunks[i] = Chunk{Hash: o.hash, Size: o.size}
 	}
-	var sum [32]byte
-	fileHash.Sum(sum[:0])
-	h := hashed{hash: hex.EncodeToString(sum[:]), size: total, chunks: chunks}
 	if len(chunks) == 1 {
-		h.chunks = nil // the file is its only chunk; the hashes are equal
+		// The file is its only chunk: its hash is the chunk's.
+		return hashed{hash: chunks[0].Hash, size: total}, nil
 	}
-	return h, nil
+	hash, err := ChunkListHash(chunks)
+	if err != nil {
+		return hashed{}, fmt.Errorf("hashing %s: %w", lf.rel, err)
+	}
+	return hashed{hash: hash, size: total, chunks: chunks}, nil
 }
 
 // registrar batches the registration of chunks an add stored or reuses, so

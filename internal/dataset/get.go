@@ -222,6 +222,16 @@ func (w *writer) writeFile(ctx context.Context, f FileEntry) (err error) {
 	}()
 
 	chunks := f.ChunkList()
+	if len(chunks) > 1 {
+		got, err := ChunkListHash(chunks)
+		if err != nil {
+			return errs.Wrap(errs.Internal, ErrCorrupt, "%s: %v", f.Path, err)
+		}
+		if got != f.Hash {
+			return errs.Wrap(errs.Internal, ErrCorrupt,
+				"%s: its chunk list hashes to %s, not %s as recorded", f.Path, got, f.Hash)
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make([]chan fetched, len(chunks))
@@ -239,7 +249,6 @@ func (w *writer) writeFile(ctx context.Context, f FileEntry) (err error) {
 			go func() { results[i] <- w.fetch(ctx, f, i, len(chunks), c) }()
 		}
 	}()
-	whole := blake3.New()
 	for i := range chunks {
 		var r fetched
 		select {
@@ -250,19 +259,12 @@ func (w *writer) writeFile(ctx context.Context, f FileEntry) (err error) {
 		if r.err != nil {
 			return r.err
 		}
-		_, _ = whole.Write(*r.buf)
 		_, werr := tmp.Write(*r.buf)
 		w.bufs.Put(r.buf)
 		<-slots
 		if werr != nil {
 			return fmt.Errorf("writing %s: %w", f.Path, werr)
 		}
-	}
-	var sum [32]byte
-	whole.Sum(sum[:0])
-	if got := hex.EncodeToString(sum[:]); got != f.Hash {
-		return errs.Wrap(errs.Internal, ErrCorrupt,
-			"%s: its chunks verify but the file hashes to %s, not %s as recorded", f.Path, got, f.Hash)
 	}
 	if err := tmp.Chmod(0o644); err != nil {
 		return fmt.Errorf("writing %s: %w", f.Path, err)

@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -59,10 +60,54 @@ func TestChunkBoundariesArePinned(t *testing.T) {
 	}
 }
 
+// TestChunkListHash pins the file hash of multi-chunk files (part of the
+// format) and checks what it depends on.
+func TestChunkListHash(t *testing.T) {
+	a, b := Chunk{hashOf("a"), 600 << 10}, Chunk{hashOf("b"), 10}
+	hash := func(cs ...Chunk) string {
+		t.Helper()
+		h, err := ChunkListHash(cs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	ab := hash(a, b)
+	// The same value as Python's blake3 package (the reference Rust
+	// implementation): blake3(bytes, derive_key_context=...).hexdigest().
+	if want := "52bce27d0beb3640fbf27806ce3e7ec93cedecbfab2154212feaed9136ce39c0"; ab != want {
+		t.Fatalf("ChunkListHash = %s, want %s", ab, want)
+	}
+	// Key-derivation mode: not the plain hash of the same 80 bytes.
+	var raw []byte
+	for _, c := range []Chunk{a, b} {
+		d, _ := hex.DecodeString(c.Hash)
+		raw = append(raw, d...)
+		raw = binary.LittleEndian.AppendUint64(raw, uint64(c.Size))
+	}
+	if plain := blake3.Sum256(raw); hex.EncodeToString(plain[:]) == ab {
+		t.Fatal("chunk-list hash equals the plain hash of its bytes")
+	}
+	for name, other := range map[string]string{
+		"order": hash(b, a),
+		"size":  hash(a, Chunk{b.Hash, 11}),
+		"count": hash(a, b, b),
+	} {
+		if other == ab {
+			t.Errorf("changing the %s of the chunks keeps the hash", name)
+		}
+	}
+	for _, bad := range []string{"xyz", strings.Repeat("g", HashLen)} {
+		if _, err := ChunkListHash([]Chunk{a, {bad, 1}}); err == nil || !strings.Contains(err.Error(), "chunk 2") {
+			t.Errorf("bad hash %q: %v", bad, err)
+		}
+	}
+}
+
 // TestDigestIsCanonicalJSON checks the hand-written digest encoder against
 // its definition: BLAKE3 of encoding/json's output.
 func TestDigestIsCanonicalJSON(t *testing.T) {
-	m := Manifest{Format: 1, Files: []FileEntry{
+	m := Manifest{Format: ManifestFormat, Files: []FileEntry{
 		{Path: "a <b> & \"c\".csv", Size: 3, Hash: hashOf("abc")},
 		{Path: "dir/ünïcødé/😀", Size: 0, Hash: emptyHash},
 		{Path: "z", Size: ChunkMin + 10, Hash: hashOf("z"), Chunks: []Chunk{{hashOf("1"), ChunkMin}, {hashOf("2"), 10}},
@@ -77,7 +122,7 @@ func TestDigestIsCanonicalJSON(t *testing.T) {
 	ref := struct {
 		Format int    `json:"format"`
 		Files  []file `json:"files"`
-	}{Format: 1}
+	}{Format: ManifestFormat}
 	for _, f := range m.Files {
 		ref.Files = append(ref.Files, file{f.Path, f.Size, f.Hash, f.Chunks})
 	}
@@ -98,7 +143,12 @@ func TestDigestIsCanonicalJSON(t *testing.T) {
 func TestManifestValidate(t *testing.T) {
 	h := hashOf("x")
 	ok := FileEntry{Path: "a.csv", Size: 10, Hash: h}
-	multi := FileEntry{Path: "m", Size: 30, Hash: h, Chunks: []Chunk{{hashOf("1"), 10}, {hashOf("2"), 20}}}
+	multiChunks := []Chunk{{hashOf("1"), 10}, {hashOf("2"), 20}}
+	multiHash, err := ChunkListHash(multiChunks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	multi := FileEntry{Path: "m", Size: 30, Hash: multiHash, Chunks: multiChunks}
 	cases := []struct {
 		name  string
 		files []FileEntry
@@ -116,7 +166,9 @@ func TestManifestValidate(t *testing.T) {
 		{"bad hash", []FileEntry{{Path: "a", Size: 1, Hash: "XYZ"}}, "files[0].hash"},
 		{"upper hash", []FileEntry{{Path: "a", Size: 1, Hash: strings.ToUpper(h)}}, "lowercase"},
 		{"negative", []FileEntry{{Path: "a", Size: -1, Hash: h}}, "negative"},
-		{"sizes", []FileEntry{{Path: "a", Size: 31, Hash: h, Chunks: multi.Chunks}}, "add up"},
+		{"sizes", []FileEntry{{Path: "a", Size: 31, Hash: multiHash, Chunks: multi.Chunks}}, "add up"},
+		{"multi-chunk hash not of its chunk list", []FileEntry{{Path: "a", Size: 30, Hash: h, Chunks: multi.Chunks}}, "does not match its chunk list"},
+		{"chunks reordered", []FileEntry{{Path: "a", Size: 30, Hash: multiHash, Chunks: []Chunk{multiChunks[1], multiChunks[0]}}}, "does not match its chunk list"},
 		{"single chunk wrong hash", []FileEntry{{Path: "a", Size: 5, Hash: h, Chunks: []Chunk{{hashOf("o"), 5}}}}, "single chunk"},
 		{"huge single chunk", []FileEntry{{Path: "a", Size: ChunkMax + 1, Hash: h}}, "single chunk"},
 		{"huge chunk", []FileEntry{{Path: "a", Size: ChunkMax + 2, Hash: h, Chunks: []Chunk{{hashOf("1"), ChunkMax + 1}, {hashOf("2"), 1}}}}, "outside"},
@@ -136,8 +188,10 @@ func TestManifestValidate(t *testing.T) {
 			wantCode(t, err, errs.Invalid, c.want)
 		})
 	}
-	if err := (Manifest{Format: 2, Files: []FileEntry{ok}}).Validate(); !errs.Is(err, errs.Invalid) {
-		t.Fatalf("format 2: %v", err)
+	for _, format := range []int{1, ManifestFormat + 1} {
+		if err := (Manifest{Format: format, Files: []FileEntry{ok}}).Validate(); !errs.Is(err, errs.Invalid) {
+			t.Fatalf("format %d: %v", format, err)
+		}
 	}
 	// Normalize sorts without touching the input.
 	in := Manifest{Files: []FileEntry{{Path: "b", Size: 1, Hash: h}, {Path: "a", Size: 1, Hash: h}}}

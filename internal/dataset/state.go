@@ -71,7 +71,11 @@ INSERT INTO files_by_path SELECT path, size, mtime_ns, inode, dev, hash, chunks,
 DROP TABLE files;
 ALTER TABLE files_by_path RENAME TO files;
 CREATE INDEX files_used ON files (used_at);
-`}}
+`}, {
+		// Manifest format 2 cuts and hashes files differently: entries
+		// recorded under format 1 must be read again.
+		ID: "state/0003_manifest_format_2", SQL: `DELETE FROM files;`,
+	}}
 }
 
 type stateCache struct{ db *store.DB }
@@ -367,7 +371,7 @@ func boolInt(b bool) int {
 // device, hash, chunk count and per chunk its hash and size, profiled, the
 // profile (length + 1; 0 for none) and used_at; last the BLAKE3-256 of all
 // that precedes it.
-const snapshotMagic = "mlcycle-state-snapshot-1\n"
+const snapshotMagic = "mlcycle-state-snapshot-2\n"
 
 // snapshotPath is the snapshot file of the base folder root.
 func snapshotPath(statePath, root string) string {

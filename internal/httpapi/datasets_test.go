@@ -79,7 +79,7 @@ func TestDatasetRoutes(t *testing.T) {
 		// Push: a chunk the server lacks, then the manifest.
 		body := []byte("gamma gamma\n")
 		h := hashOf(body)
-		m := dataset.Manifest{Format: 1, Files: []dataset.FileEntry{{Path: "g.txt", Size: int64(len(body)), Hash: h}}}
+		m := dataset.Manifest{Format: dataset.ManifestFormat, Files: []dataset.FileEntry{{Path: "g.txt", Size: int64(len(body)), Hash: h}}}
 		rec, _ := json.Marshal(RecordVersionRequest{Message: "pushed", Manifest: &m})
 		res = env.do(t, "POST", "/api/v1/datasets/iris/versions", string(rec), ed)
 		if res.status != 400 || !strings.Contains(res.body, h) {
@@ -189,7 +189,7 @@ func TestDatasetRoutesBadInput(t *testing.T) {
 			{"GET", "/api/v1/datasets/bad name@1", "", 400},
 			{"GET", "/api/v1/datasets/iris@0", "", 400},
 			{"POST", "/api/v1/datasets/iris/versions", `{"message":"x"}`, 400},
-			{"POST", "/api/v1/datasets/iris/versions", `{"manifest":{"format":1,"files":[{"path":"../x","size":1,"hash":"` + strings.Repeat("a", 64) + `"}]}}`, 400},
+			{"POST", "/api/v1/datasets/iris/versions", `{"manifest":{"format":2,"files":[{"path":"../x","size":1,"hash":"` + strings.Repeat("a", 64) + `"}]}}`, 400},
 			{"POST", "/api/v1/datasets/iris/versions", `{"bogus":1}`, 400},
 			{"POST", "/api/v1/chunks/missing", `{"hashes":["xyz"]}`, 400},
 			{"PUT", "/api/v1/datasets/iris/tags/prod", `{}`, 400},
