@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zeebo/blake3"
@@ -32,6 +33,9 @@ import (
 //
 //  1. Right after a chunk is written, its writeback is started (Linux:
 //     sync_file_range), so the disk works while the add goes on hashing.
+//     On Linux, chunks of 1 MiB or more go to the disk directly (O_DIRECT,
+//     all but the last partial block), skipping the copy into the page
+//     cache; see createWrite.
 //  2. Before chunks are registered in dataset_chunks (and so before any
 //     version can refer to them), sync makes every chunk written so far
 //     durable: one syncfs(2) of the store's filesystem on Linux, an fsync
@@ -49,6 +53,8 @@ type casFiles struct {
 
 	mu      sync.Mutex
 	pending []string // chunk files written since the last sync
+
+	noDirect atomic.Bool // the file system refused an O_DIRECT write (Linux)
 }
 
 // newCASFiles returns the direct writer of a file:// store, nil for others.
@@ -119,7 +125,7 @@ func (c *casFiles) store(hash string, data []byte) (bool, error) {
 			return false, nil
 		}
 	}
-	if err := writeFileAtomic(final, data); err != nil {
+	if err := c.writeFileAtomic(final, data); err != nil {
 		return false, fmt.Errorf("storing chunk %s: %w", hash, err)
 	}
 	return true, nil
@@ -138,7 +144,7 @@ func (c *casFiles) write(hash string, data []byte) error {
 		return err
 	}
 	final := c.path(hash)
-	if err := writeFileAtomic(final, data); err != nil {
+	if err := c.writeFileAtomic(final, data); err != nil {
 		return fmt.Errorf("storing chunk %s: %w", hash, err)
 	}
 	c.written(final)
@@ -185,14 +191,14 @@ func (c *casFiles) sync() error {
 // writeFileAtomic writes data to a temp file beside path and renames it
 // over path. The temp name follows the blob store's pattern for temp files
 // (name.<16 hex digits>.tmp), so listings hide it.
-func writeFileAtomic(path string, data []byte) error {
+func (c *casFiles) writeFileAtomic(path string, data []byte) error {
 	var (
 		tmp string
 		err error
 	)
 	for range 100 {
 		tmp = path + "." + strconv.FormatUint(rand.Uint64()|1<<63, 16) + ".tmp"
-		if err = createWrite(tmp, data); !errors.Is(err, fs.ErrExist) {
+		if err = c.createWrite(tmp, data); !errors.Is(err, fs.ErrExist) {
 			break
 		}
 	}

@@ -5,7 +5,7 @@ package dataset
 import "os"
 
 // createWrite creates the file path (which must not exist) and writes data.
-func createWrite(path string, data []byte) error {
+func (*casFiles) createWrite(path string, data []byte) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
 		return err
