@@ -56,7 +56,12 @@ type hashPipeline struct {
 	bufCount atomic.Int32   // buffers allocated so far
 	maxBufs  int32
 	small    sync.Pool // *[]byte of ChunkMin bytes
-	cutters  sync.Pool // *chunkers.Chunker
+
+	// cutters holds idle cutters; at most maxCutters exist, so at most that
+	// many large files are cut at once (each cutter keeps 2*ChunkMax).
+	cutters    chan *chunkers.Chunker
+	cutCount   atomic.Int32
+	maxCutters int32
 	jobs     chan chunkJob
 
 	seen sync.Map // chunk hashes stored, being stored or known present in this run
@@ -88,8 +93,9 @@ type chunkJob struct {
 }
 
 func newHashPipeline(s *Service, reg *registrar, workers int) *hashPipeline {
-	p := &hashPipeline{s: s, reg: reg, maxBufs: int32(2*workers + 2)}
+	p := &hashPipeline{s: s, reg: reg, maxBufs: int32(2*workers + 2), maxCutters: int32(workers)}
 	p.bufs = make(chan *chunkBuf, p.maxBufs)
+	p.cutters = make(chan *chunkers.Chunker, p.maxCutters)
 	p.jobs = make(chan chunkJob, workers)
 	p.small.New = func() any { b := make([]byte, ChunkMin); return &b }
 	return p
@@ -116,6 +122,29 @@ func (p *hashPipeline) startChunkWorkers(ctx context.Context, n int) (stop func(
 		}()
 	}
 	return func() { close(p.jobs); wg.Wait() }
+}
+
+// getCutter returns an idle cutter reading r, making up to maxCutters.
+func (p *hashPipeline) getCutter(ctx context.Context, r io.Reader) (*chunkers.Chunker, error) {
+	var c *chunkers.Chunker
+	select {
+	case c = <-p.cutters:
+	default:
+		if p.cutCount.Add(1) <= p.maxCutters {
+			c, err := newChunker(r)
+			if err != nil {
+				p.cutCount.Add(-1)
+			}
+			return c, err
+		}
+		select {
+		case c = <-p.cutters:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	c.Reset(r)
+	return c, nil
 }
 
 // getBuf returns a free chunk buffer, allocating up to maxBufs of them.
@@ -241,18 +270,13 @@ func (p *hashPipeline) hashSmall(ctx context.Context, f *os.File, lf localFile, 
 // workers (hash + store, in parallel); the file's hash is then that of its
 // chunk list.
 func (p *hashPipeline) hashLarge(ctx context.Context, f *os.File, lf localFile) (hashed, error) {
-	c, _ := p.cutters.Get().(*chunkers.Chunker)
-	if c == nil {
-		var err error
-		if c, err = newChunker(f); err != nil {
-			return hashed{}, fmt.Errorf("chunking %s: %w", lf.rel, err)
-		}
-	} else {
-		c.Reset(f)
+	c, err := p.getCutter(ctx, f)
+	if err != nil {
+		return hashed{}, fmt.Errorf("chunking %s: %w", lf.rel, err)
 	}
 	defer func() {
 		c.Reset(nil) // drop the file
-		p.cutters.Put(c)
+		p.cutters <- c
 	}()
 
 	var (
