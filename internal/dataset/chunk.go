@@ -62,7 +62,7 @@ type hashPipeline struct {
 	cutters    chan *chunkers.Chunker
 	cutCount   atomic.Int32
 	maxCutters int32
-	jobs     chan chunkJob
+	jobs       chan chunkJob
 
 	seen sync.Map // chunk hashes stored, being stored or known present in this run
 
