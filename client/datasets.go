@@ -162,13 +162,25 @@ func (c *Client) RecordDatasetVersion(ctx context.Context, name, message string,
 	return out.Version, err
 }
 
+// RemoveOptions tune RemoveDatasetVersion.
+type RemoveOptions struct {
+	// Force removes a version that runs used (the server refuses with a
+	// conflict otherwise): their lineage keeps naming it, but gc may then
+	// delete its data.
+	Force bool
+}
+
 // RemoveDatasetVersion removes the version ref names.
-func (c *Client) RemoveDatasetVersion(ctx context.Context, ref string) (DatasetVersion, error) {
+func (c *Client) RemoveDatasetVersion(ctx context.Context, ref string, opts RemoveOptions) (DatasetVersion, error) {
 	var out struct {
 		Version DatasetVersion `json:"version"`
 	}
 	name, sel := splitRef(ref)
-	err := c.do(ctx, http.MethodDelete, datasetPath(name, "versions", sel), nil, nil, &out)
+	var q url.Values
+	if opts.Force {
+		q = url.Values{"force": {"true"}}
+	}
+	err := c.do(ctx, http.MethodDelete, datasetPath(name, "versions", sel), q, nil, &out)
 	return out.Version, err
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mlcycle/mlcycle/client"
@@ -138,8 +139,14 @@ func TestIntegrationDatasetPushPull(t *testing.T) {
 	if _, err := c.ShowDataset(ctx, "blobs@prod"); !client.IsNotFound(err) {
 		t.Fatalf("show removed tag: %v", err)
 	}
-	if _, err := c.RemoveDatasetVersion(ctx, "blobs@1"); err != nil {
-		t.Fatal(err)
+	// A run used blobs@1: the server keeps it unless forced.
+	_, err = c.RemoveDatasetVersion(ctx, "blobs@1", client.RemoveOptions{})
+	var apiErr *client.Error
+	if !errors.As(err, &apiErr) || apiErr.Status != 409 || apiErr.Code != "INVALID_STATE" || !strings.Contains(apiErr.Message, "used by 1 run") {
+		t.Fatalf("remove a version a run used: %v", err)
+	}
+	if v, err := c.RemoveDatasetVersion(ctx, "blobs@1", client.RemoveOptions{Force: true}); err != nil || !v.Deleted {
+		t.Fatalf("forced remove: %+v, %v", v, err)
 	}
 	if rep, err := c.DatasetGC(ctx, true, 0); err != nil || !rep.DryRun {
 		t.Fatalf("gc: %+v %v", rep, err)

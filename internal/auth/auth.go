@@ -373,7 +373,7 @@ func (s *Service) keepAnAdmin(ctx context.Context, tx *store.Tx, u User, verb st
 		return fmt.Errorf("counting admins: %w", err)
 	}
 	if others == 0 {
-		return errs.E(errs.Conflict, "cannot %s %q: it is the last enabled admin; make another user admin first", verb, u.Name)
+		return errs.E(errs.State, "cannot %s %q: it is the last enabled admin; make another user admin first", verb, u.Name)
 	}
 	return nil
 }

@@ -300,7 +300,7 @@ func TestLastAdmin(t *testing.T) {
 			"disable": s.SetDisabled(ctx, "root", true),
 			"delete":  s.DeleteUser(ctx, "root"),
 		} {
-			wantCode(t, what, err, errs.Conflict)
+			wantCode(t, what, err, errs.State)
 			if msg := errs.MessageOf(err); !strings.Contains(msg, "last enabled admin") {
 				t.Errorf("%s: message %q", what, msg)
 			}
@@ -310,7 +310,7 @@ func TestLastAdmin(t *testing.T) {
 		if err := s.SetDisabled(ctx, "ada", true); err != nil {
 			t.Fatal(err)
 		}
-		wantCode(t, "demote with only a disabled other admin", s.SetRole(ctx, "root", Viewer), errs.Conflict)
+		wantCode(t, "demote with only a disabled other admin", s.SetRole(ctx, "root", Viewer), errs.State)
 		// With another enabled admin it is allowed, and then that one is the last.
 		if err := s.SetRole(ctx, "bob", Admin); err != nil {
 			t.Fatal(err)
@@ -318,7 +318,7 @@ func TestLastAdmin(t *testing.T) {
 		if err := s.SetRole(ctx, "root", Viewer); err != nil {
 			t.Errorf("demote with another admin: %v", err)
 		}
-		wantCode(t, "delete the new last admin", s.DeleteUser(ctx, "bob"), errs.Conflict)
+		wantCode(t, "delete the new last admin", s.DeleteUser(ctx, "bob"), errs.State)
 		// Changing a disabled admin, or keeping an admin an admin, is fine.
 		if err := s.DeleteUser(ctx, "ada"); err != nil {
 			t.Errorf("delete disabled admin: %v", err)

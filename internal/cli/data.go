@@ -695,9 +695,19 @@ func newDataRmCmd(d *deps) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rm <name@version>",
 		Short: "Remove a dataset version (its content is collected by gc once unused)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Remove a dataset version. It no longer resolves and its tags go; its
+number is never reused. Its content stays until "mlcycle data gc" finds that
+no remaining version needs it.
+
+A version that runs used (their inputs name it) is kept: removing it would
+let gc delete the data those runs were trained on. The error names them;
+--force removes it anyway, and their lineage then shows it as removed.`,
+		Example: `  mlcycle data rm iris@2
+  mlcycle data rm iris@old-split --force`,
+		Args: cobra.ExactArgs(1),
 	}
 	t := addDataFlags(cmd)
+	force := cmd.Flags().Bool("force", false, "remove the version even if runs used it")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		ref := args[0]
 		if r, err := dataset.ParseRef(ref); err != nil {
@@ -711,7 +721,7 @@ func newDataRmCmd(d *deps) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v, err := c.RemoveDatasetVersion(cmd.Context(), ref)
+			v, err := c.RemoveDatasetVersion(cmd.Context(), ref, client.RemoveOptions{Force: *force})
 			if err != nil {
 				return err
 			}
@@ -722,7 +732,7 @@ func newDataRmCmd(d *deps) *cobra.Command {
 				return err
 			}
 			defer done()
-			v, err := svc.Remove(ctx, ref)
+			v, err := svc.Remove(ctx, ref, dataset.RemoveOptions{Force: *force})
 			if err != nil {
 				return err
 			}

@@ -262,7 +262,14 @@ func TestDataPushPull(t *testing.T) {
 	}
 
 	mustRun(t, "data", "untag", "ds@prod", srv)
-	mustRun(t, "data", "rm", "ds@2", srv)
+	// The run used ds@2: rm keeps it unless forced.
+	if r := runCLI(t, "data", "rm", "ds@2", srv); r.code == 0 || !strings.Contains(r.stderr, "used by 1 run ("+run.Info.RunID+")") || !strings.Contains(r.stderr, "--force") {
+		t.Fatalf("rm of a version a run used: %+v", r)
+	}
+	mustRun(t, "data", "show", "ds@2", srv)
+	if out := mustRun(t, "data", "rm", "ds@2", "--force", srv); !strings.Contains(out, "removed ds@2") {
+		t.Fatalf("rm --force: %s", out)
+	}
 	if out := mustRun(t, "data", "gc", "--dry-run", srv); !strings.Contains(out, "would delete") {
 		t.Fatalf("gc: %s", out)
 	}

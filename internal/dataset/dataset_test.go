@@ -333,9 +333,9 @@ func TestRemove(t *testing.T) {
 		if _, err := e.svc.SetTag(e.ctx, "ds@2", "best"); err != nil {
 			t.Fatal(err)
 		}
-		_, err := e.svc.Remove(e.ctx, "ds")
+		_, err := e.svc.Remove(e.ctx, "ds", RemoveOptions{})
 		wantCode(t, err, errs.Invalid, "ds@")
-		v, err := e.svc.Remove(e.ctx, "ds@best")
+		v, err := e.svc.Remove(e.ctx, "ds@best", RemoveOptions{})
 		if err != nil || v.Version != 2 || !v.Deleted {
 			t.Fatalf("Remove = %+v, %v", v, err)
 		}

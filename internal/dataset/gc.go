@@ -52,7 +52,7 @@ type GCReport struct {
 // GC removes the chunks no live version needs: those of removed versions
 // and those left by interrupted adds, once older than the grace period. It
 // holds a lease while it works; uploads and recordings wait for it
-// (errs.Unavailable) and a second GC is refused (errs.Conflict). The run is
+// (errs.Unavailable) and a second GC is refused (errs.State). The run is
 // audited as dataset.gc.
 func (s *Service) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 	grace := opts.GracePeriod
@@ -250,7 +250,7 @@ func (s *Service) takeLease(ctx context.Context) (*lease, error) {
 		if n, err := res.RowsAffected(); err != nil {
 			return fmt.Errorf("taking the gc lease: %w", err)
 		} else if n == 0 {
-			return errs.E(errs.Conflict, "another dataset garbage collection is running")
+			return errs.E(errs.State, "another dataset garbage collection is running")
 		}
 		return nil
 	})

@@ -43,7 +43,7 @@ func TestGCRemovesOnlyUnreferencedAfterGrace(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		if _, err := e.svc.Remove(e.ctx, "ds@1"); err != nil {
+		if _, err := e.svc.Remove(e.ctx, "ds@1", RemoveOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		// Within the grace period nothing goes.
@@ -129,7 +129,7 @@ func TestGCKeepsChunksOfAnAddInFlight(t *testing.T) {
 		d := t.TempDir()
 		writeFile(t, d, "a.bin", randBytes(31, 700<<10))
 		e.add(t, "ds", d)
-		if _, err := e.svc.Remove(e.ctx, "ds@1"); err != nil {
+		if _, err := e.svc.Remove(e.ctx, "ds@1", RemoveOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		e.clock.advance(2 * time.Hour)
@@ -181,7 +181,7 @@ func TestGCLeaseBlocksUploads(t *testing.T) {
 		}
 		// While a GC holds the lease: no second GC, no uploads, no versions.
 		_, err = e.svc.GC(e.ctx, GCOptions{})
-		wantCode(t, err, errs.Conflict, "running")
+		wantCode(t, err, errs.State, "running")
 		data := []byte("some chunk")
 		sum := blake3.Sum256(data)
 		err = e.svc.PutChunk(e.ctx, hex.EncodeToString(sum[:]), bytes.NewReader(data))
@@ -304,8 +304,14 @@ func TestLineage(t *testing.T) {
 		if err != nil || len(show.Runs) != 2 {
 			t.Fatalf("Show runs = %+v, %v", show.Runs, err)
 		}
-		// Removed versions stay in a run's lineage, marked.
-		if _, err := e.svc.Remove(e.ctx, "ds@1"); err != nil {
+		// A version runs used is kept unless forced; then it stays in
+		// their lineage, marked removed.
+		_, err = e.svc.Remove(e.ctx, "ds@1", RemoveOptions{})
+		wantCode(t, err, errs.State, "ds@1 was used by 2 runs (run1, run5)", "--force")
+		if v, err := e.svc.Resolve(e.ctx, "ds@1"); err != nil || v.Deleted {
+			t.Fatalf("refused removal changed ds@1: %+v, %v", v, err)
+		}
+		if _, err := e.svc.Remove(e.ctx, "ds@1", RemoveOptions{Force: true}); err != nil {
 			t.Fatal(err)
 		}
 		used, _ = e.svc.VersionsOfRun(e.ctx, "run1")

@@ -546,11 +546,20 @@ func (s *Service) DeleteTag(ctx context.Context, name, tag string) error {
 	})
 }
 
+// RemoveOptions tune Remove.
+type RemoveOptions struct {
+	// Force removes a version even though runs used it. Their lineage keeps
+	// naming it, marked removed, but once gc has run its data is gone.
+	Force bool
+}
+
 // Remove marks a version as removed: it no longer resolves and its tags go,
 // but its number is never reused and its chunks stay until GC finds no live
 // version needs them. ref must name a version explicitly (name@3, name@tag
-// or name@latest), never a bare name.
-func (s *Service) Remove(ctx context.Context, ref string) (Version, error) {
+// or name@latest), never a bare name. A version that runs used is kept
+// (errs.State, naming a few of them) unless opts.Force is set: removing it
+// would let gc delete the data those runs were trained on.
+func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) (Version, error) {
 	if !strings.Contains(strings.TrimPrefix(ref, SourceScheme), "@") {
 		return Version{}, errs.E(errs.Invalid, "name the version to remove (%s@<version>); a bare name is refused", clip(ref))
 	}
@@ -567,6 +576,13 @@ func (s *Service) Remove(ctx context.Context, ref string) (Version, error) {
 		if err != nil {
 			return err
 		}
+		var used int
+		if err := tx.QueryRow(ctx, `SELECT COUNT(DISTINCT run_id) FROM dataset_run_links WHERE version_id = ?`, id).Scan(&used); err != nil {
+			return fmt.Errorf("checking the runs that used %s: %w", got.Ref(), err)
+		}
+		if used > 0 && !opts.Force {
+			return usedByRuns(ctx, tx, id, got.Ref(), used)
+		}
 		now := s.nowMS()
 		if _, err := tx.Exec(ctx, `UPDATE dataset_versions SET deleted = 1, deleted_at = ? WHERE id = ?`, now, id); err != nil {
 			return fmt.Errorf("removing %s: %w", got.Ref(), err)
@@ -577,13 +593,43 @@ func (s *Service) Remove(ctx context.Context, ref string) (Version, error) {
 		got.Deleted = true
 		v = got
 		return s.event(ctx, tx, "dataset_version.delete", resVersion, got.Ref(), map[string]any{
-			"digest": got.Digest, "tags": got.Tags,
+			"digest": got.Digest, "tags": got.Tags, "runs": used,
 		})
 	})
 	if err != nil {
 		return Version{}, err
 	}
 	return v, nil
+}
+
+// usedByRuns is the Conflict error of removing a version that n runs used;
+// it names up to three of them.
+func usedByRuns(ctx context.Context, tx *store.Tx, versionID int64, ref string, n int) error {
+	rows, err := tx.Query(ctx, `SELECT DISTINCT run_id FROM dataset_run_links WHERE version_id = ? ORDER BY run_id LIMIT 3`, versionID)
+	if err != nil {
+		return fmt.Errorf("listing the runs that used %s: %w", ref, err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return fmt.Errorf("listing the runs that used %s: %w", ref, err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("listing the runs that used %s: %w", ref, err)
+	}
+	list := strings.Join(ids, ", ")
+	if n > len(ids) {
+		list += fmt.Sprintf(" and %d more", n-len(ids))
+	}
+	runs := "runs"
+	if n == 1 {
+		runs = "run"
+	}
+	return errs.E(errs.State, "%s was used by %d %s (%s); removing it would let gc delete the data they were trained on. Remove it anyway with --force (API: force=true)", ref, n, runs, list)
 }
 
 // summarizeTables builds the version row's table summary from the profiles.

@@ -13,7 +13,8 @@ type Code string
 const (
 	Invalid      Code = "invalid"      // the caller sent something wrong; retrying will not help
 	NotFound     Code = "not_found"    // the named resource does not exist
-	Conflict     Code = "conflict"     // it already exists, or the state forbids the change
+	Conflict     Code = "conflict"     // it already exists
+	State        Code = "state"        // the current state forbids the change (in use, last of its kind, busy)
 	Unauthorized Code = "unauthorized" // no or bad credentials
 	Forbidden    Code = "forbidden"    // authenticated, but the role does not allow it
 	TooMany      Code = "too_many"     // rate limited

@@ -228,7 +228,17 @@ func (a *API) removeDatasetVersion(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := s.Remove(r.Context(), refOf(r))
+	q, err := strictQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	var opts dataset.RemoveOptions
+	if f := q.Get("force"); f != "" {
+		if opts.Force, err = strconv.ParseBool(f); err != nil {
+			return nil, errs.E(errs.Invalid, "force=%q is not true or false", f)
+		}
+	}
+	v, err := s.Remove(r.Context(), refOf(r), opts)
 	if err != nil {
 		return nil, err
 	}

@@ -191,6 +191,7 @@ func TestDatasetRoutesBadInput(t *testing.T) {
 			{"POST", "/api/v1/datasets/iris/versions", `{"message":"x"}`, 400},
 			{"POST", "/api/v1/datasets/iris/versions", `{"manifest":{"format":2,"files":[{"path":"../x","size":1,"hash":"` + strings.Repeat("a", 64) + `"}]}}`, 400},
 			{"POST", "/api/v1/datasets/iris/versions", `{"bogus":1}`, 400},
+			{"DELETE", "/api/v1/datasets/iris/versions/1?force=maybe", "", 400},
 			{"POST", "/api/v1/chunks/missing", `{"hashes":["xyz"]}`, 400},
 			{"PUT", "/api/v1/datasets/iris/tags/prod", `{}`, 400},
 			{"POST", "/api/v1/datasets/gc", `{"grace_period":"soon"}`, 400},

@@ -29,6 +29,9 @@ func statusOf(code errs.Code) (int, string) {
 	case errs.Conflict:
 		// MLflow answers "already exists" with 400, and its clients expect it.
 		return http.StatusBadRequest, "RESOURCE_ALREADY_EXISTS"
+	case errs.State:
+		// Our own endpoints only; MLflow's return no such refusal.
+		return http.StatusConflict, "INVALID_STATE"
 	case errs.Unauthorized:
 		return http.StatusUnauthorized, "UNAUTHENTICATED"
 	case errs.Forbidden:
