@@ -283,6 +283,40 @@ func (c *Client) raw(ctx context.Context, method, path string, body io.Reader) (
 	return resp, nil
 }
 
+// GetDatasetOptions tune GetDataset.
+type GetDatasetOptions struct {
+	// Paths limits the files written to these files and the files under
+	// these folders (dataset paths). Empty means every file.
+	Paths []string
+	// Progress, when set, is called after each file with the bytes written
+	// and the total. Calls never overlap.
+	Progress func(done, total int64)
+}
+
+// GetDatasetResult tells what GetDataset wrote.
+type GetDatasetResult struct {
+	Version DatasetVersion // the version ref resolved to
+	Files   int64
+	Bytes   int64
+}
+
+// GetDataset writes the files of the version ref names (name@3, name@tag,
+// name@latest) into dir, created if missing, downloading its chunks from
+// the server and verifying every one. Each file is replaced only once all
+// of it has verified; a corrupted chunk on the server fails the call and
+// names the file and chunk.
+func (c *Client) GetDataset(ctx context.Context, ref, dir string, opts GetDatasetOptions) (GetDatasetResult, error) {
+	d, err := c.ShowDataset(ctx, ref)
+	if err != nil {
+		return GetDatasetResult{}, err
+	}
+	st, err := dataset.Materialize(ctx, d.Manifest, c, dir, dataset.GetOptions{Paths: opts.Paths, Progress: opts.Progress})
+	if err != nil {
+		return GetDatasetResult{}, err
+	}
+	return GetDatasetResult{Version: d.DatasetVersion, Files: st.Files, Bytes: st.Bytes}, nil
+}
+
 // TransferOptions tune Push and Pull.
 type TransferOptions struct {
 	// Name is the dataset name on the receiving side; empty keeps the name.

@@ -97,13 +97,27 @@ func TestIntegrationDatasetPushPull(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(out, "big.bin")); !bytes.Equal(b, big) {
 		t.Fatal("pulled big.bin differs")
 	}
-	// And straight from the server.
+	// And straight from the server, all of it and one file.
 	out2 := t.TempDir()
-	if _, err := dataset.Materialize(ctx, det.Manifest, c, out2, dataset.GetOptions{}); err != nil {
-		t.Fatal(err)
+	got, err := c.GetDataset(ctx, "blobs@latest", out2, client.GetDatasetOptions{})
+	if err != nil || got.Version.Version != 1 || got.Files != 3 || got.Bytes != det.TotalBytes {
+		t.Fatalf("get: %+v %v", got, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(out2, "big.bin")); !bytes.Equal(b, big) {
+		t.Fatal("big.bin from the server differs")
 	}
 	if b, _ := os.ReadFile(filepath.Join(out2, "copy.txt")); string(b) != "small\n" {
 		t.Fatalf("copy.txt = %q", b)
+	}
+	out3 := t.TempDir()
+	if got, err := c.GetDataset(ctx, "blobs@1", out3, client.GetDatasetOptions{Paths: []string{"copy.txt"}}); err != nil || got.Files != 1 {
+		t.Fatalf("get one path: %+v %v", got, err)
+	}
+	if _, err := os.Stat(filepath.Join(out3, "big.bin")); !os.IsNotExist(err) {
+		t.Fatalf("get of copy.txt wrote big.bin too: %v", err)
+	}
+	if _, err := c.GetDataset(ctx, "blobs@9", t.TempDir(), client.GetDatasetOptions{}); !client.IsNotFound(err) {
+		t.Fatalf("get of a missing version: %v", err)
 	}
 
 	// Tags, lineage, diff, removal, GC.

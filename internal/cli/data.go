@@ -668,11 +668,9 @@ func newDataGetCmd(d *deps) *cobra.Command {
 			if cerr != nil {
 				return cerr
 			}
-			det, serr := c.ShowDataset(cmd.Context(), args[0])
-			if serr != nil {
-				return serr
-			}
-			st, err = dataset.Materialize(cmd.Context(), det.Manifest, c, out, opts)
+			var res client.GetDatasetResult
+			res, err = c.GetDataset(cmd.Context(), args[0], out, client.GetDatasetOptions{Paths: paths, Progress: p.report})
+			st = dataset.GetStats{Files: res.Files, Bytes: res.Bytes}
 		} else {
 			ctx, svc, done, lerr := t.local(cmd.Context(), false)
 			if lerr != nil {

@@ -68,8 +68,8 @@ func (s *Service) Get(ctx context.Context, ref, outDir string, opts GetOptions) 
 
 // Materialize writes the files of m under outDir, reading chunks from src.
 // Each file is written to a temporary file beside its target and renamed
-// into place only once every chunk and the whole file have matched their
-// hashes, so a target is either its complete, verified content or left as
+// into place only once its chunk list has matched the file's hash and every
+// chunk its own, so a target is either its complete, verified content or left as
 // it was. A chunk that does not match its hash (a corrupted store) fails
 // with an error wrapping ErrCorrupt that names the file and the chunk.
 // Paths are checked again here (a manifest may come from a server), and a
