@@ -2,8 +2,6 @@ package app_test
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -16,7 +14,6 @@ import (
 	"github.com/mlcycle/mlcycle/internal/actor"
 	"github.com/mlcycle/mlcycle/internal/app"
 	"github.com/mlcycle/mlcycle/internal/dataset"
-	"github.com/mlcycle/mlcycle/internal/dataset/profile"
 	"github.com/mlcycle/mlcycle/internal/frame"
 )
 
@@ -46,16 +43,7 @@ func TestUIDatasetPages(t *testing.T) {
 	// Adding happens on the client; it writes the same database and store.
 	ds := dataset.New(s.App.DB, s.App.Audit, s.App.Artifacts, dataset.Options{
 		StatePath: filepath.Join(t.TempDir(), "state.db"),
-		Profile: func(_ context.Context, path string) (json.RawMessage, error) {
-			if _, err := frame.Detect(path); errors.Is(err, frame.ErrUnknownFormat) {
-				return nil, nil
-			}
-			p, err := profile.ComputeFile(path, frame.Options{})
-			if err != nil {
-				return nil, err
-			}
-			return json.Marshal(p)
-		},
+		Profile:   dataset.TableProfiler(frame.Options{}),
 	})
 	defer ds.Close()
 	ctx := actor.With(context.Background(), actor.Actor{Name: "ada", Role: "admin"})

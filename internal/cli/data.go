@@ -97,7 +97,7 @@ func (t *dataTarget) local(ctx context.Context, forServer bool) (context.Context
 	if err != nil {
 		return ctx, nil, nil, err
 	}
-	svc, closeSvc, err := l.OpenDatasets(ctx, dataset.Options{Profile: profileTable})
+	svc, closeSvc, err := l.OpenDatasets(ctx, dataset.Options{Profile: dataset.TableProfiler(frame.Options{})})
 	if err != nil {
 		l.Close()
 		return ctx, nil, nil, err
@@ -111,19 +111,6 @@ func (t *dataTarget) local(ctx context.Context, forServer bool) (context.Context
 	return ctx, svc, func() { closeSvc(); l.Close() }, nil
 }
 
-// profileTable profiles CSV, TSV, JSON Lines and Parquet files; other
-// files have no profile.
-func profileTable(_ context.Context, path string) (json.RawMessage, error) {
-	if !isTable(path) {
-		return nil, nil
-	}
-	p, err := profile.ComputeFile(path, frame.Options{})
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(p)
-}
-
 func isTable(path string) bool {
 	_, err := frame.Detect(path)
 	return err == nil
@@ -132,11 +119,12 @@ func isTable(path string) bool {
 // progress shows bytes done on stderr about once a second, when stderr is
 // a terminal.
 type progress struct {
-	d     *deps
-	verb  string
-	tty   bool
-	last  time.Time
-	shown bool
+	d       *deps
+	verb    string
+	percent bool // show done/total as a percentage, not bytes
+	tty     bool
+	last    time.Time
+	shown   bool
 }
 
 func newProgress(d *deps, verb string) *progress {
@@ -149,7 +137,11 @@ func (p *progress) report(done, total int64) {
 		return
 	}
 	p.last = time.Now()
-	fmt.Fprintf(p.d.stderr, "\r\033[K%s: %s of %s", p.verb, fmtBytes(done), fmtBytes(total))
+	if p.percent {
+		fmt.Fprintf(p.d.stderr, "\r\033[K%s: %d%%", p.verb, done*100/max(total, 1))
+	} else {
+		fmt.Fprintf(p.d.stderr, "\r\033[K%s: %s of %s", p.verb, fmtBytes(done), fmtBytes(total))
+	}
 	p.shown = true
 }
 
@@ -213,7 +205,10 @@ recorded locally, then pushed.`,
 			return err
 		}
 		defer done()
-		p := newProgress(d, "hashing")
+		// Done and total count hashing and profiling together (a table's
+		// bytes twice), so a percentage says more than bytes would.
+		p := newProgress(d, "adding")
+		p.percent = true
 		if base == "" {
 			base = defaultBase(args)
 		}

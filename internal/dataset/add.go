@@ -29,8 +29,11 @@ type AddInput struct {
 	// as is.
 	Validate func(ctx context.Context, files []LocalFile) error
 	// Progress, when set, is called about every 100 ms and once at the end
-	// with the bytes done and the total (files from the state cache count as
-	// done at once). Calls never overlap.
+	// with the bytes done and the total. Each file counts its size once for
+	// hashing and, when the Service has a profiler, once more for profiling
+	// (the two run side by side, and profiling a table is the slower; a
+	// file that is not a table is profiled at once). Files from the state
+	// cache count as done at once. Calls never overlap.
 	Progress func(done, total int64)
 	// NoProfile skips table profiling even when the Service has a profiler.
 	NoProfile bool
@@ -144,6 +147,8 @@ type adder struct {
 	refreshBefore int64
 	stats         AddStats
 	hitSize       int64 // bytes of files not read, counted as done at once
+	profileSize   int64 // bytes of the files to profile
+	profiledBytes atomic.Int64
 	// rehashedHits are cache hits read again because a chunk was missing.
 	rehashedHits int
 	p            *hashPipeline
@@ -228,6 +233,11 @@ func (a *adder) run(ctx context.Context) (AddResult, error) {
 		}
 	}
 
+	for _, t := range tasks {
+		if t.profile {
+			a.profileSize += a.files[t.i].st.size
+		}
+	}
 	err = a.process(ctx, tasks)
 	if err != nil {
 		// Keep what is stored reusable: register it and remember hashes.
@@ -382,7 +392,21 @@ func (a *adder) do(ctx context.Context, t addTask) error {
 	if t.profile {
 		prof = make(chan profileResult, 1)
 		go func() {
-			raw, err := a.profile(ctx, f.open)
+			// read is what this file added to profiledBytes. The reader
+			// may still report after the profiler returned (an early
+			// error), hence the atomics: counted once, never past size.
+			var read atomic.Int64
+			raw, err := a.profile(ctx, f.open, func(n int64) {
+				n = min(n, f.st.size)
+				for old := read.Load(); n > old; old = read.Load() {
+					if read.CompareAndSwap(old, n) {
+						a.profiledBytes.Add(n - old)
+						return
+					}
+				}
+			})
+			// The rest of a file read partly, or not a table at all.
+			a.profiledBytes.Add(f.st.size - read.Swap(f.st.size))
 			prof <- profileResult{raw, err}
 		}()
 	}
@@ -453,7 +477,8 @@ func (a *adder) reportProgress() func(done bool) {
 	report := func() {
 		mu.Lock()
 		defer mu.Unlock()
-		a.in.Progress(min(a.hitSize+a.p.progress.Load(), a.stats.Bytes), a.stats.Bytes)
+		total := a.stats.Bytes + a.profileSize
+		a.in.Progress(min(a.hitSize+a.p.progress.Load()+a.profiledBytes.Load(), total), total)
 	}
 	stop := make(chan struct{})
 	stopped := make(chan struct{})
@@ -476,7 +501,8 @@ func (a *adder) reportProgress() func(done bool) {
 		if done {
 			mu.Lock()
 			defer mu.Unlock()
-			a.in.Progress(a.stats.Bytes, a.stats.Bytes)
+			total := a.stats.Bytes + a.profileSize
+			a.in.Progress(total, total)
 		}
 	}
 }

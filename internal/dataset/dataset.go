@@ -42,8 +42,10 @@ const MaxMessageLen = 5000
 
 // ProfileFunc computes the profile of the local file at path. It returns nil
 // (and no error) for a file that is not a table. An error means the file is
-// a table that could not be read, and fails the add.
-type ProfileFunc func(ctx context.Context, path string) (json.RawMessage, error)
+// a table that could not be read, and fails the add. progress, never nil,
+// takes the bytes of the file read so far, as reading goes on (calls must
+// not overlap).
+type ProfileFunc func(ctx context.Context, path string, progress func(read int64)) (json.RawMessage, error)
 
 // Options tune a Service. The zero value is right for a server.
 type Options struct {

@@ -513,7 +513,7 @@ func TestValidateHookFailureRecordsNothing(t *testing.T) {
 func TestProfileHook(t *testing.T) {
 	each(t, func(t *testing.T, e0 *env) {
 		var calls sync.Map
-		profile := func(_ context.Context, path string) (json.RawMessage, error) {
+		profile := func(_ context.Context, path string, _ func(int64)) (json.RawMessage, error) {
 			n, _ := calls.LoadOrStore(filepath.Base(path), new(int))
 			*(n.(*int))++
 			switch filepath.Ext(path) {

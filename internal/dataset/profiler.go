@@ -17,13 +17,15 @@ import (
 // quoting, a truncated Parquet file) is an errs.Invalid error naming the
 // problem, which fails the add.
 func TableProfiler(opts frame.Options) ProfileFunc {
-	return func(ctx context.Context, path string) (json.RawMessage, error) {
+	return func(ctx context.Context, path string, progress func(int64)) (json.RawMessage, error) {
 		if _, err := frame.Detect(path); errors.Is(err, frame.ErrUnknownFormat) {
 			return nil, nil
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		opts := opts
+		opts.Progress = progress
 		p, err := profile.ComputeFile(path, opts)
 		if err != nil {
 			if errs.CodeOf(err) == errs.Internal {

@@ -3,6 +3,7 @@ package dataset
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mlcycle/mlcycle/internal/errs"
@@ -45,6 +46,42 @@ func TestTableProfiler(t *testing.T) {
 		t.Logf("malformed table: %v", err)
 		if vs, _ := e.svc.Versions(e.ctx, "ds"); len(vs) != 1 {
 			t.Fatalf("%d versions after a malformed table", len(vs))
+		}
+	})
+}
+
+// Add's progress counts profiling as well as hashing, so a large table
+// does not sit at 100% while its profile is still being computed.
+func TestAddProgressCountsProfiling(t *testing.T) {
+	each(t, func(t *testing.T, e0 *env) {
+		e := newEnvOn(t, e0, Options{Profile: TableProfiler(frame.Options{}), StatePath: e0.statePath})
+		dir := t.TempDir()
+		table, text := csvBytes(0, 3<<20), []byte("not a table")
+		writeFile(t, dir, "t.csv", table)
+		writeFile(t, dir, "readme.txt", text)
+		size := int64(len(table) + len(text))
+		for _, tc := range []struct {
+			name      string
+			noProfile bool
+			total     int64
+		}{
+			{"profiled", false, 2 * size},
+			{"no profile", true, size},
+		} {
+			var calls [][2]int64
+			_, err := e.svc.Add(e.ctx, AddInput{Name: "p" + strings.ReplaceAll(tc.name, " ", ""), Paths: []string{dir}, NoProfile: tc.noProfile,
+				Progress: func(done, total int64) { calls = append(calls, [2]int64{done, total}) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(calls) == 0 || calls[len(calls)-1] != [2]int64{tc.total, tc.total} {
+				t.Fatalf("%s: progress calls %v, want the last to be %d of %d", tc.name, calls, tc.total, tc.total)
+			}
+			for i, c := range calls {
+				if c[1] != tc.total || c[0] > c[1] || i > 0 && c[0] < calls[i-1][0] {
+					t.Fatalf("%s: progress calls %v: totals must stay %d and done grow up to them", tc.name, calls, tc.total)
+				}
+			}
 		}
 	})
 }

@@ -187,6 +187,11 @@ type Options struct {
 	// MaxRecordBytes bounds one CSV record or JSON line (default 64 MiB); a
 	// longer one is an error rather than unbounded memory.
 	MaxRecordBytes int
+	// Progress, when set, is called by Open's reader with the bytes of the
+	// file read so far (of the compressed file for .gz; for Parquet, the
+	// bytes its column chunks and footer took), each time it reads more.
+	// Calls never overlap.
+	Progress func(read int64)
 
 	chunkSize int // bytes per parse chunk; tests shrink it
 }

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -494,5 +496,55 @@ func TestReaderCloseEarly(t *testing.T) {
 	}
 	if _, err := r.Next(); err == nil || err == io.EOF {
 		t.Errorf("Next after Close = %v", err)
+	}
+}
+
+// Options.Progress reports the bytes of the file read, growing, up to the
+// whole file (compressed, for .gz).
+func TestOpenProgress(t *testing.T) {
+	var csv strings.Builder
+	csv.WriteString("a,b\n")
+	for i := range 20000 {
+		fmt.Fprintf(&csv, "%d,x%d\n", i, i%7)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(csv.String()))
+	zw.Close()
+	pq := filepath.Join(t.TempDir(), "t.parquet")
+	writeParquet(t, pq, pqRows(1000), 300)
+	for _, path := range []string{
+		writeFile(t, "p.csv", csv.String()),
+		writeFile(t, "p.csv.gz", gz.String()),
+		pq,
+	} {
+		var seen []int64
+		r, err := Open(path, Options{chunkSize: 16 << 10, Progress: func(n int64) { seen = append(seen, n) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := readTable(t, r); err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(seen) == 0 || !slices.IsSorted(seen) {
+			t.Fatalf("%s: progress %v, want growing counts", path, seen)
+		}
+		last := seen[len(seen)-1]
+		if strings.HasSuffix(path, ".parquet") {
+			// Parquet is read by ranges (footer, column chunks), not in
+			// one pass; most of this file is column chunks.
+			if last < fi.Size()/2 {
+				t.Errorf("%s: progress ends at %d of %d bytes", path, last, fi.Size())
+			}
+			continue
+		}
+		if last != fi.Size() || (!strings.HasSuffix(path, ".gz") && len(seen) < 3) {
+			t.Errorf("%s: progress %d calls ending at %d, file has %d bytes", path, len(seen), last, fi.Size())
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 )
 
 // Detect returns the table format of path by its extension: .csv, .tsv/.tab,
@@ -57,7 +58,11 @@ func Open(path string, opts Options) (Reader, error) {
 			file.Close()
 			return nil, &ParseError{File: path, RowGroup: -1, Msg: "is a directory"}
 		}
-		r, err := openParquet(file, st.Size(), path, opts)
+		var ra io.ReaderAt = file
+		if opts.Progress != nil {
+			ra = &countingReaderAt{r: file, progress: opts.Progress}
+		}
+		r, err := openParquet(ra, st.Size(), path, opts)
 		if err != nil {
 			file.Close()
 			return nil, err
@@ -66,9 +71,12 @@ func Open(path string, opts Options) (Reader, error) {
 		return r, nil
 	}
 	var src io.Reader = file
+	if opts.Progress != nil {
+		src = &countingReader{r: file, progress: opts.Progress}
+	}
 	closer := io.Closer(file)
 	if strings.HasSuffix(strings.ToLower(path), ".gz") {
-		zr, err := gzip.NewReader(file)
+		zr, err := gzip.NewReader(src)
 		if err != nil {
 			file.Close()
 			return nil, &ParseError{File: path, RowGroup: -1, Msg: "reading gzip header", Err: err}
@@ -124,4 +132,40 @@ func openStream(r io.Reader, name string, f Format, opts Options, closer io.Clos
 
 func defaultWorkers() int {
 	return min(runtime.GOMAXPROCS(0), 8)
+}
+
+// countingReader reports the bytes read through it.
+type countingReader struct {
+	r        io.Reader
+	n        int64
+	progress func(int64)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.n += int64(n)
+		c.progress(c.n)
+	}
+	return n, err
+}
+
+// countingReaderAt reports the bytes read through it. Parquet column chunks
+// may be read concurrently, so the count is shared and the calls serialised.
+type countingReaderAt struct {
+	r        io.ReaderAt
+	mu       sync.Mutex
+	n        int64
+	progress func(int64)
+}
+
+func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := c.r.ReadAt(p, off)
+	if n > 0 {
+		c.mu.Lock()
+		c.n += int64(n)
+		c.progress(c.n)
+		c.mu.Unlock()
+	}
+	return n, err
 }

@@ -2,8 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -17,23 +15,10 @@ import (
 	"github.com/mlcycle/mlcycle/internal/audit"
 	"github.com/mlcycle/mlcycle/internal/blob"
 	"github.com/mlcycle/mlcycle/internal/dataset"
-	"github.com/mlcycle/mlcycle/internal/dataset/profile"
 	"github.com/mlcycle/mlcycle/internal/frame"
 	"github.com/mlcycle/mlcycle/internal/store"
 	"github.com/mlcycle/mlcycle/internal/store/storetest"
 )
-
-// tableProfile profiles table files the way the CLI's add does.
-func tableProfile(_ context.Context, path string) (json.RawMessage, error) {
-	if _, err := frame.Detect(path); errors.Is(err, frame.ErrUnknownFormat) {
-		return nil, nil
-	}
-	p, err := profile.ComputeFile(path, frame.Options{})
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(p)
-}
 
 // writeTable writes a CSV of n rows: a numeric column centred on shift and
 // a categorical one drawn from cats.
@@ -68,7 +53,7 @@ func newDatasetEnv(t *testing.T, db *store.DB) *datasetEnv {
 	}
 	t.Cleanup(func() { blobs.Close() })
 	ds := dataset.New(db, audit.New(db, audit.Options{}), blobs, dataset.Options{
-		StatePath: filepath.Join(t.TempDir(), "state.db"), Profile: tableProfile})
+		StatePath: filepath.Join(t.TempDir(), "state.db"), Profile: dataset.TableProfiler(frame.Options{})})
 	t.Cleanup(func() { ds.Close() })
 	ui, err := New(Deps{Datasets: ds})
 	if err != nil {
