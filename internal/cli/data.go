@@ -116,8 +116,8 @@ func isTable(path string) bool {
 	return err == nil
 }
 
-// progress shows bytes done on stderr about once a second, when stderr is
-// a terminal.
+// progress shows the bytes (or the percentage) done on stderr about once a
+// second, when stderr is a terminal.
 type progress struct {
 	d       *deps
 	verb    string

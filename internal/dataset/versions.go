@@ -602,7 +602,7 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) (V
 	return v, nil
 }
 
-// usedByRuns is the Conflict error of removing a version that n runs used;
+// usedByRuns is the errs.State error of removing a version that n runs used;
 // it names up to three of them.
 func usedByRuns(ctx context.Context, tx *store.Tx, versionID int64, ref string, n int) error {
 	rows, err := tx.Query(ctx, `SELECT DISTINCT run_id FROM dataset_run_links WHERE version_id = ? ORDER BY run_id LIMIT 3`, versionID)
