@@ -410,11 +410,14 @@ func compileRunOrder(b *sqlBuilder, orderBy []string, guaranteed map[string]stri
 
 const runCols = `r.run_uuid, r.experiment_id, r.name, r.user_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.lifecycle_stage`
 
-func scanRunInfo(sc scanner) (RunInfo, error) {
+// scanRunInfo scans the runCols of a row, then into extra the columns
+// after them.
+func scanRunInfo(sc scanner, extra ...any) (RunInfo, error) {
 	var ri RunInfo
 	var exp int64
 	var end int64Null
-	if err := sc.Scan(&ri.RunID, &exp, &ri.RunName, &ri.UserID, &ri.Status, &ri.StartTime, &end, &ri.ArtifactURI, &ri.LifecycleStage); err != nil {
+	dest := append([]any{&ri.RunID, &exp, &ri.RunName, &ri.UserID, &ri.Status, &ri.StartTime, &end, &ri.ArtifactURI, &ri.LifecycleStage}, extra...)
+	if err := sc.Scan(dest...); err != nil {
 		return RunInfo{}, err
 	}
 	ri.ExperimentID = formatID(exp)
@@ -445,6 +448,19 @@ type compiledRunSearch struct {
 	limit  int
 	offset int64
 	empty  bool
+	// byMetric is set when the page may come from the metric index
+	// instead (see metricPage).
+	byMetric *metricOrder
+}
+
+// metricOrder is a search with no filter ordered by one metric: the shape
+// of a UI sorting a metric column. where and whereArgs restrict the runs
+// (experiments, lifecycle stage).
+type metricOrder struct {
+	key       string
+	desc      bool
+	where     string
+	whereArgs []any
 }
 
 // compileRunSearch validates q and renders its SQL for dialect d.
@@ -484,6 +500,25 @@ func compileRunSearch(d store.Dialect, q RunQuery) (compiledRunSearch, error) {
 	if len(exps) == 0 {
 		return compiledRunSearch{empty: true}, nil
 	}
+	whereScope(b, exps, stages)
+	// The page bounds are written into the SQL, not bound: PostgreSQL may
+	// reuse a generic plan for a cached statement, and one that does not
+	// know the LIMIT sorts every match instead of walking an index.
+	query := `SELECT ` + runCols + ` FROM runs r` + b.whereSQL() + ` ORDER BY ` + order + pageSQL(limit+1, offset)
+	rs := compiledRunSearch{sql: query, args: b.args(), limit: limit, offset: offset}
+	if strings.TrimSpace(q.Filter) == "" && len(q.OrderBy) == 1 && offset+int64(limit)+1 <= metricPageMaxRows {
+		if o, err := filter.ParseOrderBy(q.OrderBy[0], filter.Options{DefaultEntity: "attribute"}); err == nil && o.Entity == "metric" {
+			w := &sqlBuilder{dialect: d}
+			whereScope(w, exps, stages)
+			rs.byMetric = &metricOrder{key: o.Key, desc: o.Desc, where: w.whereSQL(), whereArgs: w.args()}
+		}
+	}
+	return rs, nil
+}
+
+// whereScope restricts b to the runs of exps in stages (all stages when
+// there are several).
+func whereScope(b *sqlBuilder, exps []any, stages []string) {
 	if len(exps) == 1 {
 		b.where("r.experiment_id = ?", exps[0])
 	} else {
@@ -492,11 +527,93 @@ func compileRunSearch(d store.Dialect, q RunQuery) (compiledRunSearch, error) {
 	if len(stages) == 1 {
 		b.where("r.lifecycle_stage = ?", stages[0])
 	}
-	// The page bounds are written into the SQL, not bound: PostgreSQL may
-	// reuse a generic plan for a cached statement, and one that does not
-	// know the LIMIT sorts every match instead of walking an index.
-	query := `SELECT ` + runCols + ` FROM runs r` + b.whereSQL() + ` ORDER BY ` + order + pageSQL(limit+1, offset)
-	return compiledRunSearch{sql: query, args: b.args(), limit: limit, offset: offset}, nil
+}
+
+// The sort-by-metric fast path. Without a filter, ordering by a metric
+// sorts every run of the experiment (139 ms over 100,000 runs on SQLite).
+// Runs with a number for the metric come first in that order, so when the
+// page lies among them it can be read from the (key, value) index: take
+// the best rows of the metric over all experiments (a window), keep this
+// search's runs, order them as the full query would. That is exact when
+// the page's last row is strictly better than the window's last value
+// (every row better than that value is in the window, ties included);
+// otherwise, or when the window holds too few of this search's runs (a
+// small share of the runs that have the metric), the full query runs.
+const (
+	metricPageMaxRows  = 1000 // offset + page size + 1 up to which the fast path is tried
+	metricWindowFirst  = 2    // index rows per row needed, first try
+	metricWindowPerRow = 32   // and second try
+	metricWindowMin    = 2048
+)
+
+// metricPage returns the first need rows of the search in m's order, and
+// false when the fast path cannot answer exactly. It tries a small window
+// (enough when the search's runs hold most of the metric's rows), then a
+// large one.
+func (s *Service) metricPage(ctx context.Context, m *metricOrder, need int) ([]Run, bool, error) {
+	windows := []int{need * metricWindowFirst, max(need*metricWindowPerRow, metricWindowMin)}
+	switch {
+	case s.metricWindow < 0:
+		return nil, false, nil
+	case s.metricWindow > 0:
+		windows = []int{need * s.metricWindow}
+	}
+	for _, w := range windows {
+		runs, ok, err := s.metricWindowPage(ctx, m, need, w)
+		if err != nil || ok {
+			return runs, ok, err
+		}
+	}
+	return nil, false, nil
+}
+
+// metricWindowPage is metricPage with one window of the given size.
+func (s *Service) metricWindowPage(ctx context.Context, m *metricOrder, need, window int) ([]Run, bool, error) {
+	dir, edgeOf := " ASC", "MAX"
+	if m.desc {
+		dir, edgeOf = " DESC", "MIN"
+	}
+	// PostgreSQL would merge-join the window with every run (a scan of
+	// the runs index, 30 ms over 100,000 runs); a lateral subquery behind
+	// OFFSET 0 makes it look each window row's run up instead, as SQLite
+	// does by itself.
+	join := ` FROM w o JOIN runs r ON r.run_uuid = o.run_uuid`
+	if s.db.Dialect() == store.Postgres {
+		join = ` FROM w o CROSS JOIN LATERAL (SELECT * FROM runs r WHERE r.run_uuid = o.run_uuid OFFSET 0) r`
+	}
+	// One statement, so the window the edge is taken from is the one the
+	// page is read from: w is the window; its size and last value come
+	// with every row.
+	q := `WITH w AS (SELECT run_uuid, value FROM run_latest_metrics WHERE key = ? AND is_nan = 0 ORDER BY value` + dir +
+		` LIMIT ` + strconv.Itoa(window) + `) SELECT ` + runCols + `, o.value, (SELECT COUNT(*) FROM w), (SELECT ` + edgeOf + `(value) FROM w)` +
+		join + m.where + ` ORDER BY o.value` + dir + `, r.start_time DESC, r.run_uuid ASC LIMIT ` + strconv.Itoa(need)
+	rows, err := s.db.Query(ctx, q, append([]any{m.key}, m.whereArgs...)...)
+	if err != nil {
+		return nil, false, fmt.Errorf("searching runs: %w", err)
+	}
+	defer rows.Close()
+	runs := make([]Run, 0, need)
+	var last, edge float64
+	var inWindow int64
+	for rows.Next() {
+		ri, err := scanRunInfo(rows, &last, &inWindow, &edge)
+		if err != nil {
+			return nil, false, fmt.Errorf("searching runs: %w", err)
+		}
+		runs = append(runs, Run{Info: ri})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("searching runs: %w", err)
+	}
+	if len(runs) < need {
+		return nil, false, nil // the page reaches runs without the metric, or runs outside the window
+	}
+	// A full window may have cut a group of equal values: the page is
+	// exact only if its last value is strictly better than the window's.
+	if inWindow == int64(window) && !(m.desc && last > edge || !m.desc && last < edge) {
+		return nil, false, nil
+	}
+	return runs, true, nil
 }
 
 // SearchRuns returns the runs of the given experiments that match q, with
@@ -511,6 +628,15 @@ func (s *Service) SearchRuns(ctx context.Context, q RunQuery) ([]Run, string, er
 		return nil, "", err
 	}
 	limit, offset := rs.limit, rs.offset
+	if rs.byMetric != nil {
+		runs, ok, err := s.metricPage(ctx, rs.byMetric, int(offset)+limit+1)
+		if err != nil {
+			return nil, "", err
+		}
+		if ok {
+			return s.finishRunPage(ctx, runs[offset:], limit, offset)
+		}
+	}
 	rows, err := s.db.Query(ctx, rs.sql, rs.args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("searching runs: %w", err)
@@ -528,6 +654,12 @@ func (s *Service) SearchRuns(ctx context.Context, q RunQuery) ([]Run, string, er
 		return nil, "", fmt.Errorf("searching runs: %w", err)
 	}
 	rows.Close()
+	return s.finishRunPage(ctx, runs, limit, offset)
+}
+
+// finishRunPage cuts runs (up to limit+1 from offset on) to the page, with
+// the token of the next one, and loads the page's data.
+func (s *Service) finishRunPage(ctx context.Context, runs []Run, limit int, offset int64) ([]Run, string, error) {
 	next := ""
 	if len(runs) > limit {
 		runs = runs[:limit]

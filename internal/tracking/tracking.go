@@ -191,6 +191,11 @@ type Service struct {
 	linker DatasetLinker
 	// group commits concurrent LogBatch calls together once started.
 	group groupCommit
+	// metricWindow is how many rows per row of a page the sort-by-metric
+	// fast path reads from the metric index (see metricPage); 0 means
+	// metricWindowPerRow, a negative value turns the fast path off. Tests
+	// shrink it to reach the fallbacks.
+	metricWindow int
 }
 
 // New returns a Service over db, which must have audit.Migrations and
