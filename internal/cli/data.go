@@ -111,6 +111,14 @@ func (t *dataTarget) local(ctx context.Context, forServer bool) (context.Context
 	return ctx, svc, func() { closeSvc(); l.Close() }, nil
 }
 
+// count is n and the noun, plural unless n is 1: "1 chunk", "3 chunks".
+func count(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.FormatInt(n, 10) + " " + noun + "s"
+}
+
 func isTable(path string) bool {
 	_, err := frame.Detect(path)
 	return err == nil
@@ -225,10 +233,10 @@ recorded locally, then pushed.`,
 		}
 		st := res.Stats
 		if res.Created {
-			fmt.Fprintf(d.stdout, "recorded %s: %d files, %s (%d files hashed, %s new in %d chunks) in %s\n",
-				res.Version.Ref(), st.Files, fmtBytes(st.Bytes), st.FilesHashed, fmtBytes(st.BytesNew), st.ChunksNew, st.Elapsed.Round(time.Millisecond))
+			fmt.Fprintf(d.stdout, "recorded %s: %s, %s (%s hashed, %s new in %s) in %s\n",
+				res.Version.Ref(), count(st.Files, "file"), fmtBytes(st.Bytes), count(st.FilesHashed, "file"), fmtBytes(st.BytesNew), count(st.ChunksNew, "chunk"), st.Elapsed.Round(time.Millisecond))
 		} else {
-			fmt.Fprintf(d.stdout, "unchanged: %s has the same content (%d files, %s)\n", res.Version.Ref(), st.Files, fmtBytes(st.Bytes))
+			fmt.Fprintf(d.stdout, "unchanged: %s has the same content (%s, %s)\n", res.Version.Ref(), count(st.Files, "file"), fmtBytes(st.Bytes))
 		}
 		if !t.remote() {
 			return nil
@@ -336,8 +344,8 @@ func push(ctx context.Context, d *deps, t *dataTarget, svc *dataset.Service, ref
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(d.stdout, "pushed %s to %s as %s: %d chunks uploaded (%s), %d already there\n",
-		ref, t.server, res.Version.Ref(), res.Chunks, fmtBytes(res.Bytes), res.ChunksPresent)
+	fmt.Fprintf(d.stdout, "pushed %s to %s as %s: %s uploaded (%s), %d already there\n",
+		ref, t.server, res.Version.Ref(), count(res.Chunks, "chunk"), fmtBytes(res.Bytes), res.ChunksPresent)
 	return nil
 }
 
@@ -388,8 +396,8 @@ func newDataPullCmd(d *deps) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(d.stdout, "pulled %s from %s as %s: %d chunks downloaded (%s), %d already here\n",
-			args[0], t.server, res.Version.Ref(), res.Chunks, fmtBytes(res.Bytes), res.ChunksPresent)
+		fmt.Fprintf(d.stdout, "pulled %s from %s as %s: %s downloaded (%s), %d already here\n",
+			args[0], t.server, res.Version.Ref(), count(res.Chunks, "chunk"), fmtBytes(res.Bytes), res.ChunksPresent)
 		return nil
 	}
 	return cmd
@@ -678,7 +686,7 @@ func newDataGetCmd(d *deps) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(d.stdout, "wrote %d files (%s) to %s\n", st.Files, fmtBytes(st.Bytes), out)
+		fmt.Fprintf(d.stdout, "wrote %s (%s) to %s\n", count(st.Files, "file"), fmtBytes(st.Bytes), out)
 		return nil
 	}
 	return cmd

@@ -222,7 +222,7 @@ func TestDataPushPull(t *testing.T) {
 	// add --server records in the cache catalog, then pushes.
 	writeFiles(t, src, map[string]string{"t.csv": "x,y\n1,a\n2,b\n3,c\n"})
 	out = mustRun(t, "data", "add", src, "--name", "ds", "-m", "more", srv)
-	if !strings.Contains(out, "recorded ds@1") || !strings.Contains(out, "as ds@2: 1 chunks uploaded") {
+	if !strings.Contains(out, "recorded ds@1") || !strings.Contains(out, "as ds@2: 1 chunk uploaded") {
 		t.Fatalf("add --server: %s", out)
 	}
 	out = mustRun(t, "data", "diff", "ds@1", "ds@2", srv)
