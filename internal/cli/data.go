@@ -932,6 +932,9 @@ expectation fails.`,
 		}
 		rs, err := validate.Load(args[0])
 		if err != nil {
+			if _, serr := os.Stat(args[0]); serr != nil && strings.Contains(args[0], "@") {
+				return fmt.Errorf("%w (the rules file comes first: mlcycle data validate <rules.yaml> %s)", err, args[0])
+			}
 			return err
 		}
 		ctx := cmd.Context()

@@ -129,6 +129,9 @@ func testDataLocal(t *testing.T) {
 	if r := runCLI(t, "data", "validate", rules, "mixed@1", dd); r.code != 1 || !strings.Contains(r.stdout, "raw/b.csv") {
 		t.Fatalf("validate without a glob must check every table: %+v", r)
 	}
+	if r := runCLI(t, "data", "validate", "mixed@1", rules, dd); r.code == 0 || !strings.Contains(r.stderr, "the rules file comes first") {
+		t.Fatalf("validate with its arguments swapped: %+v", r)
+	}
 
 	// Bad input: nothing recorded.
 	for _, tc := range []struct {
