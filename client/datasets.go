@@ -76,6 +76,11 @@ type DatasetGCReport struct {
 	Bytes   int64 `json:"bytes"`
 	Orphans int64 `json:"orphans"`
 	DryRun  bool  `json:"dry_run"`
+	// Young and YoungBytes count unused chunks kept because they were used
+	// within the grace period of GraceSeconds.
+	Young        int64 `json:"young"`
+	YoungBytes   int64 `json:"young_bytes"`
+	GraceSeconds int64 `json:"grace_seconds"`
 }
 
 // DatasetDiff tells how version To differs from version From.

@@ -1114,13 +1114,18 @@ func newDataGCCmd(d *deps) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rep = client.DatasetGCReport(r)
+			rep = client.DatasetGCReport{Chunks: r.Chunks, Bytes: r.Bytes, Orphans: r.Orphans, DryRun: r.DryRun,
+				Young: r.Young, YoungBytes: r.YoungBytes, GraceSeconds: int64(r.Grace / time.Second)}
 		}
 		verb := "deleted"
 		if rep.DryRun {
 			verb = "would delete"
 		}
-		fmt.Fprintf(d.stdout, "%s %d objects (%s)\n", verb, rep.Chunks, fmtBytes(rep.Bytes))
+		fmt.Fprintf(d.stdout, "%s %s (%s)\n", verb, count(rep.Chunks, "object"), fmtBytes(rep.Bytes))
+		if rep.Young > 0 {
+			fmt.Fprintf(d.stdout, "kept %s (%s) that no version needs but that were used within the grace period (%s); --grace sets it\n",
+				count(rep.Young, "chunk"), fmtBytes(rep.YoungBytes), time.Duration(rep.GraceSeconds)*time.Second)
+		}
 		return nil
 	}
 	return cmd

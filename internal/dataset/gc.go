@@ -47,6 +47,12 @@ type GCReport struct {
 	Bytes   int64
 	Orphans int64 // of which stored by uploads that never registered them
 	DryRun  bool
+	// Young and YoungBytes count the registered chunks no live version
+	// needs that were kept because they were used within the grace period
+	// (those of a version removed just now, for one).
+	Young      int64
+	YoungBytes int64
+	Grace      time.Duration // the grace period applied
 }
 
 // GC removes the chunks no live version needs: those of removed versions
@@ -64,7 +70,7 @@ func (s *Service) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 	}
 	now := s.now()
 	cutoff := now.Add(-grace)
-	rep := GCReport{DryRun: opts.DryRun}
+	rep := GCReport{DryRun: opts.DryRun, Grace: grace}
 
 	var l *lease
 	if !opts.DryRun {
@@ -84,6 +90,12 @@ func (s *Service) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 	for _, c := range unused {
 		rep.Chunks++
 		rep.Bytes += c.Size
+	}
+	if err := s.db.QueryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(c.size), 0) FROM dataset_chunks c
+		WHERE c.touched_at >= ? AND NOT EXISTS (
+			SELECT 1 FROM dataset_version_chunks vc JOIN dataset_versions v ON v.id = vc.version_id
+			WHERE vc.chunk_id = c.id AND v.deleted = 0)`, cutoff.UnixMilli()).Scan(&rep.Young, &rep.YoungBytes); err != nil {
+		return s.endGC(ctx, l, rep, grace, fmt.Errorf("counting unused chunks within the grace period: %w", err))
 	}
 	for _, c := range orphans {
 		rep.Chunks++

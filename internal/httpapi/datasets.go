@@ -290,10 +290,13 @@ type GCRequest struct {
 
 // GCReportJSON is the answer of POST /api/v1/datasets/gc.
 type GCReportJSON struct {
-	Chunks  int64 `json:"chunks"`
-	Bytes   int64 `json:"bytes"`
-	Orphans int64 `json:"orphans"`
-	DryRun  bool  `json:"dry_run"`
+	Chunks       int64 `json:"chunks"`
+	Bytes        int64 `json:"bytes"`
+	Orphans      int64 `json:"orphans"`
+	DryRun       bool  `json:"dry_run"`
+	Young        int64 `json:"young"`
+	YoungBytes   int64 `json:"young_bytes"`
+	GraceSeconds int64 `json:"grace_seconds"`
 }
 
 func (a *API) gcDatasets(r *http.Request) (any, error) {
@@ -319,7 +322,8 @@ func (a *API) gcDatasets(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return GCReportJSON(rep), nil
+	return GCReportJSON{Chunks: rep.Chunks, Bytes: rep.Bytes, Orphans: rep.Orphans, DryRun: rep.DryRun,
+		Young: rep.Young, YoungBytes: rep.YoungBytes, GraceSeconds: int64(rep.Grace / time.Second)}, nil
 }
 
 func (a *API) missingChunks(r *http.Request) (any, error) {
