@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -441,7 +442,9 @@ func (a *adder) do(ctx context.Context, t addTask) error {
 			if code == errs.Internal {
 				code = errs.Invalid
 			}
-			return errs.E(code, "profiling %s: %s", f.rel, errMessage(r.err))
+			// Readers name the file by the path they opened; the message
+			// names it once, by its dataset path.
+			return errs.E(code, "profiling %s: %s", f.rel, strings.TrimPrefix(errMessage(r.err), f.open+": "))
 		}
 		if len(r.raw) > 0 && !json.Valid(r.raw) {
 			return fmt.Errorf("profiling %s: the profiler returned invalid JSON", f.rel)

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/mlcycle/mlcycle/internal/dataset/profile"
 	"github.com/mlcycle/mlcycle/internal/errs"
@@ -18,11 +20,18 @@ import (
 // problem, which fails the add.
 func TableProfiler(opts frame.Options) ProfileFunc {
 	return func(ctx context.Context, path string, progress func(int64)) (json.RawMessage, error) {
-		if _, err := frame.Detect(path); errors.Is(err, frame.ErrUnknownFormat) {
+		format, err := frame.Detect(path)
+		if errors.Is(err, frame.ErrUnknownFormat) {
 			return nil, nil
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		// An empty text table (a placeholder, an export with nothing in
+		// it) is a table of no columns and no rows, not a reason to
+		// refuse the whole add. An empty Parquet or gzip file is truncated.
+		if fi, err := os.Stat(path); err == nil && fi.Size() == 0 && format != frame.FormatParquet && !strings.HasSuffix(strings.ToLower(path), ".gz") {
+			return json.Marshal(profile.Profile{Version: profile.Version, Format: string(format), Columns: []profile.ColumnProfile{}})
 		}
 		opts := opts
 		opts.Progress = progress

@@ -42,11 +42,25 @@ func TestTableProfiler(t *testing.T) {
 		// A malformed table fails the add and records nothing.
 		writeFile(t, dir, "bad.csv", []byte("a,b\n1,2\n3\n"))
 		_, err = e.svc.Add(e.ctx, AddInput{Name: "ds", Paths: []string{dir}})
-		wantCode(t, err, errs.Invalid, "bad.csv", "line 3")
+		wantCode(t, err, errs.Invalid, "profiling bad.csv: line 3")
+		if strings.Contains(err.Error(), dir) {
+			t.Errorf("the error names the file twice: %v", err)
+		}
 		t.Logf("malformed table: %v", err)
 		if vs, _ := e.svc.Versions(e.ctx, "ds"); len(vs) != 1 {
 			t.Fatalf("%d versions after a malformed table", len(vs))
 		}
+		// An empty CSV is a table of nothing; an empty Parquet file is
+		// truncated.
+		empty := t.TempDir()
+		writeFile(t, empty, "none.csv", nil)
+		r = e.add(t, "empty", empty)
+		if want := []TableSummary{{Path: "none.csv"}}; !slices.Equal(r.Version.Tables, want) {
+			t.Fatalf("empty csv: tables %+v, want %+v", r.Version.Tables, want)
+		}
+		writeFile(t, empty, "none.parquet", nil)
+		_, err = e.svc.Add(e.ctx, AddInput{Name: "empty", Paths: []string{empty}})
+		wantCode(t, err, errs.Invalid, "none.parquet")
 	})
 }
 
