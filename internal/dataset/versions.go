@@ -625,11 +625,11 @@ func usedByRuns(ctx context.Context, tx *store.Tx, versionID int64, ref string, 
 	if n > len(ids) {
 		list += fmt.Sprintf(" and %d more", n-len(ids))
 	}
-	runs := "runs"
+	runs, they := "runs", "they were"
 	if n == 1 {
-		runs = "run"
+		runs, they = "run", "it was"
 	}
-	return errs.E(errs.State, "%s was used by %d %s (%s); removing it would let gc delete the data they were trained on. Remove it anyway with --force (API: force=true)", ref, n, runs, list)
+	return errs.E(errs.State, "%s was used by %d %s (%s); removing it would let gc delete the data %s trained on. Remove it anyway with --force (API: force=true)", ref, n, runs, list, they)
 }
 
 // summarizeTables builds the version row's table summary from the profiles.
