@@ -151,6 +151,29 @@ func TestUITrackingPages(t *testing.T) {
 	}
 	save("run-detail.png")
 
+	// MLflow clients print links into MLflow's own UI; the home page sends
+	// them on to the same run or experiment here.
+	for link, want := range map[string]string{
+		"/#/experiments/" + expID + "/runs/" + runs[0]: "/runs/" + runs[0],
+		"/#/experiments/" + expID:                      "/experiments/" + expID,
+	} {
+		step("following the MLflow link "+link, chromedp.Do(ctx,
+			chromedp.Navigate(s.URL()+link),
+			chromedp.WaitVisible("main h1"),
+		))
+		var path string
+		for range 50 { // the script replaces the location once the page loads
+			if path, err = chromedp.Run(ctx, chromedp.Evaluate[string](`location.pathname`)); err != nil || path == want {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		step("reading the location", err)
+		if path != want {
+			t.Errorf("the MLflow link %s led to %s, want %s", link, path, want)
+		}
+	}
+
 	// The runs table.
 	step("opening the runs table", chromedp.Do(ctx,
 		chromedp.Navigate(s.URL()+"/experiments/"+expID),
