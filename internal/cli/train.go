@@ -267,7 +267,7 @@ func (t *target) connect(ctx context.Context, d *deps) (*conn, error) {
 	}
 	where := cfg.DataDir
 	if cfg.DB != "" {
-		where = cfg.DB
+		where = a.DB.String() // the URL without its password
 	}
 	return &conn{c: c, where: where, local: true, userID: name, close: func() error {
 		stop()
@@ -583,7 +583,7 @@ func runTrain(ctx context.Context, d *deps, t *target, o trainOptions) error {
 }
 
 func printTrainResult(w io.Writer, r trainResult) {
-	fmt.Fprintf(w, "run        %s (experiment %s, %s)\n", r.RunID, r.ExperimentID, r.Where)
+	fmt.Fprintf(w, "run        %s (experiment %s, on %s)\n", r.RunID, r.ExperimentID, r.Where)
 	fmt.Fprintf(w, "trained    %s %s on %s\n", r.Algo, r.Task, r.Data)
 	keys := make([]string, 0, len(r.Metrics))
 	for k := range r.Metrics {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -139,6 +140,13 @@ func testTrainSearchAndCV(t *testing.T) {
 		t.Fatal(err)
 	}
 	dd := "--data-dir=" + dir
+	// A password in the database URL (the test cluster trusts every
+	// connection, so any will do) must not show in the result.
+	const password = "pw-must-stay-hidden"
+	if u, err := url.Parse(os.Getenv("MLCYCLE_DB")); err == nil && u.Scheme == "postgres" {
+		u.User = url.UserPassword(u.User.Username(), password)
+		t.Setenv("MLCYCLE_DB", u.String())
+	}
 	out := mustRun(t, "train", "--data", data, "--target", "label", "--algo", "auto", "--search", "5", "--cv", "3",
 		"--stratify", "--experiment", "search", "-q", "-o", "json", dd)
 	var res trainResult
@@ -147,6 +155,13 @@ func testTrainSearchAndCV(t *testing.T) {
 	}
 	if res.Task != "multiclass" || (res.Algo != "gbdt" && res.Algo != "linear") {
 		t.Fatalf("result %+v", res)
+	}
+	// The result names where the run went, never with the database password.
+	if strings.Contains(res.Where, password) || strings.Contains(out, password) {
+		t.Fatalf("the result shows the database password: %q", res.Where)
+	}
+	if res.Where == "" {
+		t.Fatal("the result does not say where the run went")
 	}
 	_, runs := runsUnder(t, dir, "search")
 	var parent *client.Run
