@@ -240,7 +240,11 @@ func TestTrainPredictEndToEnd(t *testing.T) {
 		}
 		for _, where := range [][]string{{"--server", base}, store} {
 			out := filepath.Join(dir, "pred.csv")
-			mustRun(t, append([]string{"predict", "--model", "models:/churn@challenger", "--input", data, "-o", out, "-q"}, where...)...)
+			input := "--input"
+			if where[0] != "--server" {
+				input = "--data" // train's spelling, accepted too
+			}
+			mustRun(t, append([]string{"predict", "--model", "models:/churn@challenger", input, data, "-o", out, "-q"}, where...)...)
 			recs := readCSV(t, out)
 			if strings.Join(recs[0], ",") != "prediction,proba_no,proba_yes" || len(recs) != 1501 {
 				t.Fatalf("predictions header %v, %d lines", recs[0], len(recs))

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/mlcycle/mlcycle/client"
 	"github.com/mlcycle/mlcycle/internal/frame"
@@ -62,7 +63,14 @@ artifacts of --data-dir (or --db and --artifacts).`,
 	addTargetFlags(cmd, &t)
 	f := cmd.Flags()
 	f.StringVar(&o.model, "model", "", "model URI: models:/name@alias, models:/name/3, runs:/<id>/model or a folder (required)")
-	f.StringVar(&o.input, "input", "", "CSV, Parquet or JSON Lines file to score (required)")
+	f.StringVar(&o.input, "input", "", "CSV, Parquet or JSON Lines file to score (required; --data works too)")
+	// train names its table --data; accept that spelling here too.
+	f.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		if name == "data" {
+			name = "input"
+		}
+		return pflag.NormalizedName(name)
+	})
 	f.StringVarP(&o.out, "out", "o", "-", `where to write the predictions ("-" is stdout)`)
 	f.StringVar(&o.format, "format", "", "csv or jsonl (default: from the --out extension, else csv)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress on stderr")
