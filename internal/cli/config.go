@@ -11,6 +11,10 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// commandLineOnly marks a flag that only the command line sets, never
+// MLCYCLE_<FLAG> or the config file.
+const commandLineOnly = "mlcycle/command-line-only"
+
 // applyEnvAndConfig fills every flag the user did not set on the command line
 // from MLCYCLE_<FLAG> in the environment, then from the --config file.
 func applyEnvAndConfig(cmd *cobra.Command) error {
@@ -30,6 +34,9 @@ func applyEnvAndConfig(cmd *cobra.Command) error {
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
 		known[f.Name] = true
 		if f.Changed || f.Name == "config" || f.Name == "help" || firstErr != nil {
+			return
+		}
+		if _, ok := f.Annotations[commandLineOnly]; ok {
 			return
 		}
 		env := "MLCYCLE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))

@@ -11,16 +11,22 @@ import (
 	"golang.org/x/term"
 
 	"github.com/mlcycle/mlcycle/client"
+	"github.com/mlcycle/mlcycle/internal/app"
 )
 
 // remote holds the flags of the commands that only talk to a server over
 // its REST API (experiments, runs, models, artifacts). They work against an
 // MLflow server too, so MLflow's environment variables are read as well.
+// With --data-dir or --db on the command line they work on that store
+// instead, through a server started on 127.0.0.1 for the command.
 type remote struct {
 	server   string
 	token    string
 	username string
 	password string
+	// local is the store to work on directly (--data-dir, --db,
+	// --artifacts) instead of a server.
+	local app.Config
 }
 
 const defaultServer = "http://127.0.0.1:5000"
@@ -35,10 +41,43 @@ func addServerFlags(cmd *cobra.Command, r *remote) {
 	f.StringVar(&r.token, "token", "", "API token (env MLCYCLE_TOKEN or MLFLOW_TRACKING_TOKEN)")
 	f.StringVar(&r.username, "username", "", "user name, with --password (env MLCYCLE_USERNAME or MLFLOW_TRACKING_USERNAME)")
 	f.StringVar(&r.password, "password", "", "password; prefer the env MLCYCLE_PASSWORD or MLFLOW_TRACKING_PASSWORD")
+	f.StringVar(&r.local.DataDir, "data-dir", "", "work on this local data folder (as mlcycle server --data-dir and mlcycle train use it) instead of a server")
+	f.StringVar(&r.local.DB, "db", "", "work on this database URL directly instead of a server (sqlite:///path or postgres://...)")
+	f.StringVar(&r.local.Artifacts, "artifacts", "", "with --data-dir or --db: the artifact store URL (default: --data-dir/artifacts)")
+	// MLCYCLE_DATA_DIR, MLCYCLE_DB or a shared config file, set for the
+	// server or for data commands, must not turn these commands away from
+	// the server: only the command line does.
+	for _, name := range []string{"data-dir", "db", "artifacts"} {
+		_ = f.SetAnnotation(name, commandLineOnly, []string{"true"})
+	}
 }
 
-// client returns a client for the server the flags and environment name.
+// client returns a client for the server the flags and environment name,
+// or, with --data-dir or --db, for a server started on 127.0.0.1 over that
+// store for the rest of the command.
 func (r *remote) client(d *deps) (*client.Client, error) {
+	if r.local.DataDir != "" || r.local.DB != "" {
+		if r.server != "" {
+			return nil, fmt.Errorf("give --server or --data-dir/--db, not both")
+		}
+		if r.local.DB == "" {
+			// Reading a folder that is not there would make an empty store.
+			if fi, err := os.Stat(r.local.DataDir); err != nil || !fi.IsDir() {
+				return nil, fmt.Errorf("--data-dir %s: no such data folder (mlcycle server and mlcycle train create one)", r.local.DataDir)
+			}
+		} else if r.local.DataDir == "" {
+			r.local.DataDir = "mlcycle-data" // for the artifacts' default only
+		}
+		c, err := startLocal(context.Background(), r.local, []client.Option{client.WithUserAgent("mlcycle-cli/" + d.build.Version)})
+		if err != nil {
+			return nil, err
+		}
+		d.cleanup = append(d.cleanup, func() { _ = c.close() })
+		return c.c, nil
+	}
+	if r.local.Artifacts != "" {
+		return nil, fmt.Errorf("--artifacts goes with --data-dir or --db")
+	}
 	server, from := firstSet(r.server, "--server", "MLCYCLE_SERVER", "MLFLOW_TRACKING_URI")
 	if server == "" {
 		server, from = defaultServer, "the default server"

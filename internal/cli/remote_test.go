@@ -254,3 +254,46 @@ func writeFile(t *testing.T, p, s string) {
 		t.Fatal(err)
 	}
 }
+
+// The REST-only commands work on a local data folder with --data-dir (an
+// embedded server for the command), on both engines; only the command line
+// turns that on, never MLCYCLE_DATA_DIR.
+func TestRemoteCommandsOnLocalStore(t *testing.T) { eachEngine(t, testRemoteCommandsOnLocalStore) }
+
+func testRemoteCommandsOnLocalStore(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	t.Setenv("MLCYCLE_SERVER", "")
+	dir := t.TempDir()
+	dd := "--data-dir=" + dir
+	db := "--db=" + os.Getenv("MLCYCLE_DB")
+	if out := mustRun(t, "experiments", "create", "local-exp", dd, db); !strings.Contains(out, `created experiment "local-exp"`) {
+		t.Fatalf("experiments create: %s", out)
+	}
+	if out := mustRun(t, "experiments", "ls", dd, db); !strings.Contains(out, "local-exp") {
+		t.Fatalf("experiments ls: %s", out)
+	}
+	if out := mustRun(t, "runs", "ls", "--experiment", "local-exp", dd, db); !strings.HasPrefix(out, "RUN ID") || strings.Count(out, "\n") != 1 {
+		t.Fatalf("runs ls of an empty experiment: %q", out)
+	}
+	if out := mustRun(t, "models", "ls", dd, db); !strings.HasPrefix(out, "NAME") || strings.Count(out, "\n") != 1 {
+		t.Fatalf("models ls of an empty registry: %q", out)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"experiments", "ls", "--data-dir", filepath.Join(dir, "nope")}, "no such data folder"},
+		{[]string{"experiments", "ls", dd, "--server", "http://127.0.0.1:1"}, "not both"},
+		{[]string{"experiments", "ls", "--artifacts", "file:///tmp/x", "--server", "http://127.0.0.1:1"}, "--artifacts goes with"},
+	} {
+		if r := runCLI(t, tc.args...); r.code == 0 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q, want %q", tc.args, r.code, r.stderr, tc.want)
+		}
+	}
+	// The environment does not switch a REST command to the local store:
+	// it still asks the server, here one that is not there.
+	t.Setenv("MLCYCLE_DATA_DIR", dir)
+	if r := runCLI(t, "experiments", "ls", "--server", "http://127.0.0.1:1"); r.code == 0 || !strings.Contains(r.stderr, "127.0.0.1:1") {
+		t.Fatalf("with MLCYCLE_DATA_DIR set: exit %d, stderr %q", r.code, r.stderr)
+	}
+}

@@ -20,11 +20,19 @@ type deps struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// cleanup runs when the command is done, last added first (it stops an
+	// embedded server a command started).
+	cleanup []func()
 }
 
 // Main runs the CLI with args and returns the process exit code.
 func Main(ctx context.Context, build buildinfo.Info, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	d := &deps{build: build, stdin: stdin, stdout: stdout, stderr: stderr}
+	defer func() {
+		for i := len(d.cleanup) - 1; i >= 0; i-- {
+			d.cleanup[i]()
+		}
+	}()
 	root := newRootCmd(d)
 	root.SetArgs(args)
 	root.SetIn(stdin)

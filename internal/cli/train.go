@@ -238,7 +238,14 @@ func (t *target) connect(ctx context.Context, d *deps) (*conn, error) {
 		}
 		return &conn{c: c, where: t.server, close: func() error { return nil }}, nil
 	}
-	cfg := t.cfg
+	return startLocal(ctx, t.cfg, opts)
+}
+
+// startLocal starts an embedded server on 127.0.0.1 over the store of cfg,
+// for one command, and connects a client to it: the commands that speak
+// only the REST API then work on a local data folder too. Its close stops
+// the server.
+func startLocal(ctx context.Context, cfg app.Config, opts []client.Option) (*conn, error) {
 	cfg.Host, cfg.Port, cfg.Auth = "127.0.0.1", 0, false
 	cfg.LogLevel = "error"
 	if cfg.DB == "" {
