@@ -79,7 +79,10 @@ then open http://127.0.0.1:5000, or point the MLflow client at it:
 
 Every flag can also be set with an environment variable MLCYCLE_<FLAG>
 (e.g. --data-dir is MLCYCLE_DATA_DIR) or in a YAML file given by --config.
-Flags win over the environment, which wins over the file.`,
+Flags win over the environment, which wins over the file. One exception:
+--data-dir, --db and --artifacts of experiments, runs, models and artifacts
+(which then work on a local store instead of a server) come only from the
+command line.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// Reading env and config before any command runs keeps every
