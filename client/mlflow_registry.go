@@ -150,6 +150,18 @@ func (c *Client) GetModelVersion(ctx context.Context, name, version string) (Mod
 	return out.ModelVersion, err
 }
 
+// ModelVersionDownloadURI returns where the files of a model version are
+// (MLflow's get-download-uri): its storage location, such as the artifact
+// location of the logged model an MLflow 3 version comes from, else its
+// source.
+func (c *Client) ModelVersionDownloadURI(ctx context.Context, name, version string) (string, error) {
+	var out struct {
+		ArtifactURI string `json:"artifact_uri"`
+	}
+	err := c.mlflowGet(ctx, "/model-versions/get-download-uri", url.Values{"name": {name}, "version": {version}}, &out)
+	return out.ArtifactURI, err
+}
+
 // SearchModelVersions returns one page of model versions and the token of
 // the next page ("" on the last).
 func (c *Client) SearchModelVersions(ctx context.Context, q RegistrySearch) ([]ModelVersion, string, error) {

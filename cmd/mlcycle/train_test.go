@@ -12,9 +12,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -84,27 +86,37 @@ func trainJSON(t *testing.T, args ...string) trainOut {
 // downloadDir copies a run's artifact folder into dir.
 func downloadDir(t *testing.T, c *client.Client, src, dir string) {
 	t.Helper()
+	eachArtifact(t, c, src, "", func(rel string, data []byte) {
+		p := filepath.Join(dir, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// eachArtifact calls fn with the path below src (prefixed with rel) and
+// the content of every file in the artifact folder src.
+func eachArtifact(t *testing.T, c *client.Client, src, rel string, fn func(rel string, data []byte)) {
+	t.Helper()
 	ctx := context.Background()
 	entries, err := c.ListArtifacts(ctx, src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	for _, e := range entries {
 		name := path.Base(e.Path)
 		if e.IsDir {
-			downloadDir(t, c, path.Join(src, name), filepath.Join(dir, name))
+			eachArtifact(t, c, path.Join(src, name), path.Join(rel, name), fn)
 			continue
 		}
 		var buf bytes.Buffer
 		if _, err := c.DownloadArtifact(ctx, path.Join(src, name), &buf); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		fn(path.Join(rel, name), buf.Bytes())
 	}
 }
 
@@ -283,6 +295,16 @@ func TestTrainPredictEndToEnd(t *testing.T) {
 
 // TestTrainLinearRecoversCoefficients trains a linear regression on exact
 // data through a server and reads the coefficients back from predictions.
+// copyArtifacts copies the artifact folder src to dst on the same server.
+func copyArtifacts(t *testing.T, c *client.Client, src, dst string) {
+	t.Helper()
+	eachArtifact(t, c, src, "", func(rel string, data []byte) {
+		if err := c.UploadArtifact(context.Background(), path.Join(dst, rel), bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
 func TestTrainLinearRecoversCoefficients(t *testing.T) {
 	dir := t.TempDir()
 	srv, base := startBinary(t, "--data-dir", dir)
@@ -327,6 +349,53 @@ func TestTrainLinearRecoversCoefficients(t *testing.T) {
 		if math.Abs(got[0]-got[1]) > 1e-4 {
 			t.Errorf("%s: %v, want %v", name, got[0], got[1])
 		}
+	}
+
+	// The same model registered as MLflow 3 does it: a logged model holds
+	// the files, the version's source is models:/<model id>, and predict
+	// finds the files through the server's download URI.
+	ctx := context.Background()
+	c, err := client.New(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lm struct {
+		Model struct {
+			Info struct {
+				ModelID     string `json:"model_id"`
+				ArtifactURI string `json:"artifact_uri"`
+			} `json:"info"`
+		} `json:"model"`
+	}
+	body := strings.NewReader(`{"experiment_id":"0","name":"lin"}`)
+	resp, err := http.Post(base+"/api/2.0/mlflow/logged-models", "application/json", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&lm); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("creating a logged model: %d %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+	root, err := client.ArtifactProxyPath(lm.Model.Info.ArtifactURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runRoot, err := c.RunArtifactRoot(ctx, res.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyArtifacts(t, c, path.Join(runRoot, "model"), root)
+	if _, err := c.CreateRegisteredModel(ctx, "lin-v3", ""); err != nil {
+		t.Fatal(err)
+	}
+	mv, err := c.CreateModelVersion(ctx, "lin-v3", "models:/"+lm.Model.Info.ModelID, res.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out3 := filepath.Join(dir, "probe-pred-v3.csv")
+	mustRun(t, "predict", "--server", base, "--model", "models:/lin-v3/"+mv.Version, "--input", probe, "-o", out3, "-q")
+	if got, want := readCSV(t, out3), recs; !reflect.DeepEqual(got, want) {
+		t.Fatalf("predictions through the logged model %v, through the run %v", got, want)
 	}
 }
 

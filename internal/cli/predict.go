@@ -182,9 +182,17 @@ func fetchModel(ctx context.Context, c *client.Client, m modelURI, dir string) (
 
 // versionArtifactPath finds where a model version's files are on the
 // artifact proxy, from its source: runs:/<id>/<path> or an
-// mlflow-artifacts: URI.
+// mlflow-artifacts: URI; for any other source (models:/m-... of an MLflow 3
+// logged model) the server's download URI.
 func versionArtifactPath(ctx context.Context, c *client.Client, mv client.ModelVersion) (string, error) {
 	src := mv.Source
+	if !strings.HasPrefix(src, "runs:/") && !strings.HasPrefix(src, "mlflow-artifacts:") {
+		uri, err := c.ModelVersionDownloadURI(ctx, mv.Name, mv.Version)
+		if err != nil {
+			return "", fmt.Errorf("model %s version %s: %w", mv.Name, mv.Version, err)
+		}
+		src = uri
+	}
 	if rest, ok := strings.CutPrefix(src, "runs:/"); ok {
 		id, p, _ := strings.Cut(strings.Trim(rest, "/"), "/")
 		root, err := c.RunArtifactRoot(ctx, id)
@@ -196,7 +204,7 @@ func versionArtifactPath(ctx context.Context, c *client.Client, mv client.ModelV
 	if u, err := url.Parse(src); err == nil && u.Scheme == "mlflow-artifacts" {
 		return client.ArtifactProxyPath(src)
 	}
-	return "", fmt.Errorf("model %s version %s has source %q, which predict cannot download (it reads runs:/ and mlflow-artifacts: sources)", mv.Name, mv.Version, src)
+	return "", fmt.Errorf("model %s version %s has its files at %q, which predict cannot download (it reads runs:/ and mlflow-artifacts: locations)", mv.Name, mv.Version, src)
 }
 
 // downloadModel copies the artifact folder src into dir.
