@@ -58,7 +58,7 @@ func addServerFlags(cmd *cobra.Command, r *remote) {
 func (r *remote) client(d *deps) (*client.Client, error) {
 	if r.local.DataDir != "" || r.local.DB != "" {
 		if r.server != "" {
-			return nil, fmt.Errorf("give --server or --data-dir/--db, not both")
+			return nil, fmt.Errorf("give --server or --data-dir/--db, not both (--server may come from MLCYCLE_SERVER or the config file)")
 		}
 		if r.local.DB == "" {
 			// Reading a folder that is not there would make an empty store.
