@@ -62,6 +62,30 @@ func browser(t *testing.T) (context.Context, context.CancelFunc) {
 	return ctx, func() { cancelTimeout(); cancelCtx(); cancelAlloc() }
 }
 
+// stepper returns a check that fails t, naming the step, when err is set.
+func stepper(t *testing.T) func(what string, err error) {
+	return func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+}
+
+// screenshotter returns a function that saves a full-page screenshot of
+// the page in ctx as out/screenshots/<name>.
+func screenshotter(t *testing.T, ctx context.Context) func(name string) {
+	step := stepper(t)
+	return func(name string) {
+		t.Helper()
+		shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		step("taking screenshot "+name, err)
+		path := filepath.Join(screenshotDir(t), name)
+		step("saving "+name, os.WriteFile(path, shot, 0o644))
+		t.Logf("screenshot saved to %s", path)
+	}
+}
+
 // TestUILogin drives the real UI in headless Chromium with auth on: the
 // home page redirects to the login form, signing in shows the server status,
 // and a screenshot of it is saved.
@@ -70,12 +94,7 @@ func TestUILogin(t *testing.T) {
 	ctx, cancel := browser(t)
 	defer cancel()
 
-	step := func(what string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	step := stepper(t)
 	step("opening /", chromedp.Do(ctx, chromedp.Navigate(s.URL()+"/"), chromedp.WaitVisible("#username")))
 	loginTitle, err := chromedp.Run(ctx, chromedp.Title())
 	step("reading title", err)
@@ -89,8 +108,6 @@ func TestUILogin(t *testing.T) {
 	step("reading location", err)
 	statusText, err := chromedp.Run(ctx, chromedp.Text("main"))
 	step("reading page", err)
-	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	step("taking screenshot", err)
 	if !strings.Contains(loginTitle, "Sign in") {
 		t.Errorf("login page title = %q", loginTitle)
 	}
@@ -102,11 +119,7 @@ func TestUILogin(t *testing.T) {
 			t.Errorf("home page lacks %q; text:\n%s", want, statusText)
 		}
 	}
-	path := filepath.Join(screenshotDir(t), "home-signed-in.png")
-	if err := os.WriteFile(path, shot, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot saved to %s", path)
+	screenshotter(t, ctx)("home-signed-in.png")
 }
 
 // TestUIWrongPassword: a wrong password keeps the user on the form with a

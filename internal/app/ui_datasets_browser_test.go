@@ -68,12 +68,8 @@ func TestUIDatasetPages(t *testing.T) {
 
 	bctx, cancel := browser(t)
 	defer cancel()
-	step := func(what string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	step := stepper(t)
+	save := screenshotter(t, bctx)
 	step("opening the version page", chromedp.Do(bctx,
 		chromedp.Navigate(s.URL()+"/datasets/customers/1"),
 		chromedp.WaitVisible("figure.chart.histogram svg rect.bar"),
@@ -93,11 +89,7 @@ func TestUIDatasetPages(t *testing.T) {
 			t.Errorf("version page lacks %q", want)
 		}
 	}
-	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-	step("taking the screenshot", err)
-	path := filepath.Join(screenshotDir(t), "dataset-version.png")
-	step("saving the screenshot", os.WriteFile(path, shot, 0o644))
-	t.Logf("screenshot saved to %s", path)
+	save("dataset-version.png")
 
 	// A second version with older customers on a paid plan drifts.
 	writeCustomers(t, filepath.Join(dir, "customers.csv"), 6000, 2)
@@ -117,7 +109,5 @@ func TestUIDatasetPages(t *testing.T) {
 			t.Errorf("diff page lacks %q", want)
 		}
 	}
-	shot, err = chromedp.Run(bctx, chromedp.FullScreenshot(100))
-	step("taking the diff screenshot", err)
-	step("saving the diff screenshot", os.WriteFile(filepath.Join(screenshotDir(t), "dataset-diff.png"), shot, 0o644))
+	save("dataset-diff.png")
 }

@@ -62,20 +62,8 @@ func TestUIRunReport(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	step := func(what string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	save := func(name string) {
-		t.Helper()
-		shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		step("taking screenshot "+name, err)
-		path := filepath.Join(screenshotDir(t), name)
-		step("saving "+name, os.WriteFile(path, shot, 0o644))
-		t.Logf("screenshot saved to %s", path)
-	}
+	step := stepper(t)
+	save := screenshotter(t, ctx)
 
 	step("opening the run page", chromedp.Do(ctx,
 		chromedp.Navigate(s.URL()+"/runs/"+res.RunID),

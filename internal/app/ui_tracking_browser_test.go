@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -111,20 +109,8 @@ func TestUITrackingPages(t *testing.T) {
 	expID, runs := logBrowserRuns(t, s.URL())
 	ctx, cancel := browser(t)
 	defer cancel()
-	step := func(what string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	save := func(name string) {
-		t.Helper()
-		shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		step("taking screenshot "+name, err)
-		path := filepath.Join(screenshotDir(t), name)
-		step("saving "+name, os.WriteFile(path, shot, 0o644))
-		t.Logf("screenshot saved to %s", path)
-	}
+	step := stepper(t)
+	save := screenshotter(t, ctx)
 
 	// The run page.
 	step("opening the run page", chromedp.Do(ctx,
