@@ -81,6 +81,11 @@ type DatasetGCReport struct {
 	Young        int64 `json:"young"`
 	YoungBytes   int64 `json:"young_bytes"`
 	GraceSeconds int64 `json:"grace_seconds"`
+	// Packs counts pack files removed, Repacked pack files rewritten
+	// because less than half of their bytes were still needed (packs hold
+	// the small chunks of a local-folder store).
+	Packs    int64 `json:"packs"`
+	Repacked int64 `json:"repacked"`
 }
 
 // DatasetDiff tells how version To differs from version From.

@@ -1115,13 +1115,24 @@ func newDataGCCmd(d *deps) *cobra.Command {
 				return err
 			}
 			rep = client.DatasetGCReport{Chunks: r.Chunks, Bytes: r.Bytes, Orphans: r.Orphans, DryRun: r.DryRun,
-				Young: r.Young, YoungBytes: r.YoungBytes, GraceSeconds: int64(r.Grace / time.Second)}
+				Young: r.Young, YoungBytes: r.YoungBytes, GraceSeconds: int64(r.Grace / time.Second),
+				Packs: r.Packs, Repacked: r.Repacked}
 		}
 		verb := "deleted"
 		if rep.DryRun {
 			verb = "would delete"
 		}
 		fmt.Fprintf(d.stdout, "%s %s (%s)\n", verb, count(rep.Chunks, "object"), fmtBytes(rep.Bytes))
+		if rep.Packs > 0 || rep.Repacked > 0 {
+			rewrite := "rewrote"
+			if rep.DryRun {
+				verb, rewrite = "would remove", "would rewrite"
+			} else {
+				verb = "removed"
+			}
+			fmt.Fprintf(d.stdout, "%s %s, %s %s of which less than half is still needed\n",
+				verb, count(rep.Packs, "pack file"), rewrite, count(rep.Repacked, "pack file"))
+		}
 		if rep.Young > 0 {
 			fmt.Fprintf(d.stdout, "kept %s (%s) that no version needs but that were used within the grace period (%s); --grace sets it\n",
 				count(rep.Young, "chunk"), fmtBytes(rep.YoungBytes), time.Duration(rep.GraceSeconds)*time.Second)

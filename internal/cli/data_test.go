@@ -170,6 +170,13 @@ func testDataLocal(t *testing.T) {
 	if out := mustRun(t, "data", "gc", "--dry-run", dd); !strings.Contains(out, "would delete 0 objects") || !strings.Contains(out, "used within the grace period (1h0m0s)") {
 		t.Fatalf("gc: %s", out)
 	}
+	// iris@2's small chunks were packed by its add: gc removes them and
+	// their pack, and iris@1 still reads back.
+	out = mustRun(t, "data", "gc", "--grace", "1ns", dd)
+	if !strings.Contains(out, "deleted ") || !strings.Contains(out, "removed 1 pack file, rewrote 0 pack files") {
+		t.Fatalf("gc: %s", out)
+	}
+	mustRun(t, "data", "get", "iris@1", "-o", t.TempDir(), dd)
 }
 
 func TestDataPushPull(t *testing.T) {

@@ -248,10 +248,21 @@ func (a *adder) run(ctx context.Context) (AddResult, error) {
 		a.saveState(cleanup)
 		return AddResult{Stats: a.finishStats(len(hits))}, err
 	}
+	// The state cache is saved while the chunks are registered and the
+	// version recorded: it is only a cache (a hit whose chunks did not get
+	// registered is read again next time), and it takes about as long.
+	saved := make(chan struct{})
+	go func() {
+		defer close(saved)
+		a.saveState(ctx)
+	}()
+	defer func() { <-saved }()
+	if err := a.p.finishPacks(ctx); err != nil {
+		return AddResult{}, err
+	}
 	if err := reg.flush(ctx); err != nil {
 		return AddResult{}, err
 	}
-	a.saveState(ctx)
 	m := Manifest{Format: ManifestFormat, Files: a.entries}.Normalize()
 	if err := m.Validate(); err != nil {
 		return AddResult{}, fmt.Errorf("building the manifest: %w", err)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"slices"
 	"strings"
 
@@ -144,21 +145,46 @@ func (s *Service) putChunk(ctx context.Context, hash string, data []byte) (int64
 	return n, nil
 }
 
-// registerStored registers chunks written with putChunk, making them
-// durable first: a row must never name a chunk a crash could lose.
-func (s *Service) registerStored(ctx context.Context, added []Chunk, touched []string, epoch int64) error {
+// storedChunk is a chunk an add or upload stored: an object of its own, or
+// (Pack set) the bytes at Offset in a pack file.
+type storedChunk struct {
+	Chunk
+	Pack   string
+	Offset int64
+	// replace moves a registered chunk whose file was lost to this place.
+	replace bool
+}
+
+func looseChunks(cs []Chunk) []storedChunk {
+	out := make([]storedChunk, len(cs))
+	for i, c := range cs {
+		out[i] = storedChunk{Chunk: c}
+	}
+	return out
+}
+
+// registerStored registers chunks written with putChunk or into packs,
+// making them durable first: a row must never name a chunk a crash could
+// lose.
+func (s *Service) registerStored(ctx context.Context, added []storedChunk, touched []string, epoch int64) error {
 	if len(added) > 0 && s.files != nil {
 		if err := s.files.sync(); err != nil {
 			return err
 		}
 	}
-	return s.registerChunks(ctx, added, touched, epoch)
+	return s.registerChunksAt(ctx, added, touched, epoch)
 }
 
 // registerChunks records chunks this process wrote since epoch (added) and
 // refreshes the chunks it reuses (touched), following the rules above.
 // Hashes must be distinct within and across the two lists.
 func (s *Service) registerChunks(ctx context.Context, added []Chunk, touched []string, epoch int64) error {
+	return s.registerChunksAt(ctx, looseChunks(added), touched, epoch)
+}
+
+// registerChunksAt is registerChunks for chunks that may be in packs. A
+// chunk registered meanwhile by someone else keeps the place it has.
+func (s *Service) registerChunksAt(ctx context.Context, added []storedChunk, touched []string, epoch int64) error {
 	if len(added) == 0 && len(touched) == 0 {
 		return nil
 	}
@@ -166,8 +192,8 @@ func (s *Service) registerChunks(ctx context.Context, added []Chunk, touched []s
 	// same order (no deadlocks on PostgreSQL), and one statement never
 	// touches a row twice.
 	added = slices.Clone(added)
-	slices.SortFunc(added, func(a, b Chunk) int { return strings.Compare(a.Hash, b.Hash) })
-	added = slices.CompactFunc(added, func(a, b Chunk) bool { return a.Hash == b.Hash })
+	slices.SortFunc(added, func(a, b storedChunk) int { return strings.Compare(a.Hash, b.Hash) })
+	added = slices.CompactFunc(added, func(a, b storedChunk) bool { return a.Hash == b.Hash })
 	touched = slices.Clone(touched)
 	slices.Sort(touched)
 	touched = slices.Compact(touched)
@@ -181,8 +207,17 @@ func (s *Service) registerChunks(ctx context.Context, added []Chunk, touched []s
 			return errGCRunning
 		}
 		if st.epoch != epoch {
+			checked := map[string]bool{}
 			for _, c := range added {
-				if _, err := s.blobs.Stat(ctx, ChunkKey(c.Hash)); err != nil {
+				key := ChunkKey(c.Hash)
+				if c.Pack != "" {
+					key = packKey(c.Pack)
+				}
+				if checked[key] {
+					continue
+				}
+				checked[key] = true
+				if _, err := s.blobs.Stat(ctx, key); err != nil {
 					if errors.Is(err, blob.ErrNotFound) {
 						return errs.E(errs.Unavailable, "garbage collection ran during this upload and removed chunk %s; run it again (stored chunks are reused)", c.Hash)
 					}
@@ -192,13 +227,21 @@ func (s *Service) registerChunks(ctx context.Context, added []Chunk, touched []s
 		}
 		for start := 0; start < len(added); start += batchSize {
 			part := added[start:min(start+batchSize, len(added))]
-			args := make([]any, 0, 4*len(part))
+			args := make([]any, 0, 6*len(part))
 			for _, c := range part {
-				args = append(args, c.Hash, c.Size, now, now)
+				args = append(args, c.Hash, c.Size, now, now, c.Pack, c.Offset)
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO dataset_chunks (hash, size, created_at, touched_at) VALUES `+
-				rowsOf(len(part), 4)+` ON CONFLICT (hash) DO UPDATE SET touched_at = excluded.touched_at`, args...); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO dataset_chunks (hash, size, created_at, touched_at, pack, pack_offset) VALUES `+
+				rowsOf(len(part), 6)+` ON CONFLICT (hash) DO UPDATE SET touched_at = excluded.touched_at`, args...); err != nil {
 				return fmt.Errorf("registering chunks: %w", err)
+			}
+		}
+		for _, c := range added {
+			if !c.replace {
+				continue
+			}
+			if _, err := tx.Exec(ctx, `UPDATE dataset_chunks SET pack = ?, pack_offset = ? WHERE hash = ?`, c.Pack, c.Offset, c.Hash); err != nil {
+				return fmt.Errorf("registering chunk %s: %w", c.Hash, err)
 			}
 		}
 		for start := 0; start < len(touched); start += batchSize {
@@ -303,13 +346,46 @@ func (s *Service) GetChunk(ctx context.Context, hash string) (io.ReadCloser, err
 		return nil, err
 	}
 	rc, _, err := s.blobs.Get(ctx, ChunkKey(hash))
-	if err != nil {
-		if errors.Is(err, blob.ErrNotFound) {
-			return nil, errs.E(errs.NotFound, "chunk %s is not stored", hash)
-		}
+	if err == nil {
+		return &verifyReader{r: rc, c: rc, h: blake3.New(), want: hash}, nil
+	}
+	if !errors.Is(err, blob.ErrNotFound) {
 		return nil, fmt.Errorf("reading chunk %s: %w", hash, err)
 	}
-	return &verifyReader{r: rc, c: rc, h: blake3.New(), want: hash}, nil
+	if s.files != nil {
+		// Not an object of its own: maybe in a pack. gc may move it to
+		// another pack between the lookup and the open; a second lookup
+		// then finds the new place.
+		for range 2 {
+			at, err := s.chunkPlace(ctx, hash)
+			if err != nil {
+				return nil, err
+			}
+			if at.Pack == "" {
+				break
+			}
+			rc, err := s.files.openPacked(at)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("reading chunk %s: %w", hash, err)
+			}
+			return &verifyReader{r: rc, c: rc, h: blake3.New(), want: hash}, nil
+		}
+	}
+	return nil, errs.E(errs.NotFound, "chunk %s is not stored", hash)
+}
+
+// chunkPlace returns where a registered chunk is stored (Pack empty: as an
+// object of its own, or not registered).
+func (s *Service) chunkPlace(ctx context.Context, hash string) (storedChunk, error) {
+	c := storedChunk{Chunk: Chunk{Hash: hash}}
+	err := s.db.QueryRow(ctx, `SELECT size, pack, pack_offset FROM dataset_chunks WHERE hash = ?`, hash).Scan(&c.Size, &c.Pack, &c.Offset)
+	if err != nil && !isNoRows(err) {
+		return c, fmt.Errorf("looking up chunk %s: %w", hash, err)
+	}
+	return c, nil
 }
 
 // readObject reads a whole (small) stored object, verifying its hash.

@@ -141,13 +141,20 @@ func TestCASFilesRestoresLostChunk(t *testing.T) {
 	writeFile(t, dir, "a.bin", data)
 	e.add(t, "ds", dir)
 	hash := hashOf(string(data))
-	if err := os.Remove(filepath.Join(e.blobDir, "cas", hash[:2], hash)); err != nil {
+	at, err := e.svc.chunkPlace(e.ctx, hash)
+	if err != nil || at.Pack == "" {
+		t.Fatalf("small chunk not in a pack: %+v, %v", at, err)
+	}
+	if err := os.Remove(e.svc.files.packPath(at.Pack)); err != nil {
 		t.Fatal(err)
 	}
 	writeFile(t, dir, "b.txt", []byte("new file"))
 	r := e.add(t, "ds", dir)
 	if r.Stats.ChunksNew != 2 {
 		t.Fatalf("stats %+v", r.Stats)
+	}
+	if moved, err := e.svc.chunkPlace(e.ctx, hash); err != nil || moved.Pack == at.Pack || moved.Pack == "" {
+		t.Fatalf("the lost chunk's row still points at its lost pack: %+v, %v", moved, err)
 	}
 	if _, err := e.svc.Get(e.ctx, "ds", filepath.Join(t.TempDir(), "out"), GetOptions{}); err != nil {
 		t.Fatalf("get after restore: %v", err)

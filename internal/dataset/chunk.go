@@ -66,6 +66,8 @@ type hashPipeline struct {
 
 	seen sync.Map // chunk hashes stored, being stored or known present in this run
 
+	packs *packWriter // small chunks, for a file:// store; nil for others
+
 	progress atomic.Int64 // bytes read
 	newChunks,
 	newBytes,
@@ -98,6 +100,9 @@ func newHashPipeline(s *Service, reg *registrar, workers int) *hashPipeline {
 	p.cutters = make(chan *chunkers.Chunker, p.maxCutters)
 	p.jobs = make(chan chunkJob, workers)
 	p.small.New = func() any { b := make([]byte, ChunkMin); return &b }
+	if s.files != nil {
+		p.packs = newPackWriter(p, s.files)
+	}
 	return p
 }
 
@@ -170,6 +175,9 @@ func (p *hashPipeline) getBuf(ctx context.Context) (*chunkBuf, error) {
 func (p *hashPipeline) store(ctx context.Context, hash string, data []byte) error {
 	if _, dup := p.seen.LoadOrStore(hash, true); dup {
 		return nil
+	}
+	if p.packs != nil && len(data) < packMaxChunk {
+		return p.packs.add(ctx, hash, data)
 	}
 	if f := p.s.files; f != nil && !f.has(hash) {
 		// Not in the folder, so not usable whatever the catalog says:
@@ -346,13 +354,17 @@ type registrar struct {
 	epoch int64
 
 	mu      sync.Mutex
-	added   []Chunk
+	added   []storedChunk
 	touched []string
 }
 
 const registerBatch = 2000
 
 func (r *registrar) add(ctx context.Context, c Chunk) error {
+	return r.addStored(ctx, storedChunk{Chunk: c})
+}
+
+func (r *registrar) addStored(ctx context.Context, c storedChunk) error {
 	r.mu.Lock()
 	r.added = append(r.added, c)
 	return r.flushIfFull(ctx)
@@ -393,4 +405,12 @@ func pathErr(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// finishPacks writes the pack still being filled, if any.
+func (p *hashPipeline) finishPacks(ctx context.Context) error {
+	if p.packs == nil {
+		return nil
+	}
+	return p.packs.finish(ctx)
 }

@@ -4,7 +4,9 @@
 // content-defined chunks (FastCDC with fixed parameters, so every machine
 // cuts the same bytes at the same places) and each chunk is
 // stored once, under its BLAKE3 hash, in the same blob store as artifacts:
-// cas/<first two hex digits>/<hash>. Two identical files, in any datasets,
+// cas/<first two hex digits>/<hash>, or, for the small chunks an add
+// writes to a local folder, in a pack file of many (pack.go). Two
+// identical files, in any datasets,
 // are stored once; a version that appends to a large CSV stores only the
 // chunks that changed. The manifest itself is stored the same way, and the
 // hash of its content fields is the version's digest.

@@ -43,7 +43,7 @@ type GCOptions struct {
 
 // GCReport tells what GC removed (or, in a dry run, would remove).
 type GCReport struct {
-	Chunks  int64 // objects removed, manifests included
+	Chunks  int64 // objects removed, manifests and orphaned packs included
 	Bytes   int64
 	Orphans int64 // of which stored by uploads that never registered them
 	DryRun  bool
@@ -53,6 +53,12 @@ type GCReport struct {
 	Young      int64
 	YoungBytes int64
 	Grace      time.Duration // the grace period applied
+	// Packs counts pack files removed (no chunk in them is registered any
+	// more), Repacked those rewritten because less than half of their
+	// bytes were still needed. A removed chunk's bytes in a pack are freed
+	// on disk when its pack is removed or rewritten.
+	Packs    int64
+	Repacked int64
 }
 
 // GC removes the chunks no live version needs: those of removed versions
@@ -83,7 +89,11 @@ func (s *Service) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 	if err != nil {
 		return s.endGC(ctx, l, rep, grace, err)
 	}
-	orphans, err := s.orphanObjects(ctx, cutoff)
+	orphans, packObjs, err := s.orphanObjects(ctx, cutoff)
+	if err != nil {
+		return s.endGC(ctx, l, rep, grace, err)
+	}
+	plan, err := s.planPacks(ctx, packObjs, unused)
 	if err != nil {
 		return s.endGC(ctx, l, rep, grace, err)
 	}
@@ -102,20 +112,35 @@ func (s *Service) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 		rep.Orphans++
 		rep.Bytes += c.Size
 	}
+	for _, p := range plan.orphans {
+		rep.Chunks++
+		rep.Orphans++
+		rep.Bytes += p.size
+	}
+	rep.Packs = int64(len(plan.orphans) + len(plan.emptied))
+	rep.Repacked = int64(len(plan.repack))
 	if opts.DryRun {
 		return rep, nil
 	}
 	if err := s.forgetChunks(ctx, unused); err != nil {
 		return s.endGC(ctx, l, GCReport{}, grace, err)
 	}
-	err = s.deleteObjects(ctx, l, append(unused, orphans...))
+	loose := orphans
+	for _, c := range unused {
+		if c.pack == "" {
+			loose = append(loose, c)
+		}
+	}
+	if err = s.deleteObjects(ctx, l, loose); err == nil {
+		err = s.collectPacks(ctx, l, plan)
+	}
 	return s.endGC(ctx, l, rep, grace, err)
 }
 
 // unusedChunks lists registered chunks that no live version needs and
 // nothing registered or reused since cutoff (Unix ms).
 func (s *Service) unusedChunks(ctx context.Context, cutoff int64) ([]gcChunk, error) {
-	rows, err := s.db.Query(ctx, `SELECT c.id, c.hash, c.size FROM dataset_chunks c
+	rows, err := s.db.Query(ctx, `SELECT c.id, c.hash, c.size, c.pack FROM dataset_chunks c
 		WHERE c.touched_at < ? AND NOT EXISTS (
 			SELECT 1 FROM dataset_version_chunks vc JOIN dataset_versions v ON v.id = vc.version_id
 			WHERE vc.chunk_id = c.id AND v.deleted = 0)`, cutoff)
@@ -126,7 +151,7 @@ func (s *Service) unusedChunks(ctx context.Context, cutoff int64) ([]gcChunk, er
 	var out []gcChunk
 	for rows.Next() {
 		var c gcChunk
-		if err := rows.Scan(&c.id, &c.Hash, &c.Size); err != nil {
+		if err := rows.Scan(&c.id, &c.Hash, &c.Size, &c.pack); err != nil {
 			return nil, fmt.Errorf("finding unused chunks: %w", err)
 		}
 		out = append(out, c)
@@ -141,13 +166,17 @@ type gcChunk struct {
 	id   int64 // 0 for an orphan object
 	Hash string
 	Size int64
+	pack string // the pack holding it, "" for an object of its own
 }
 
 // orphanObjects lists objects under cas/ that have no row and were written
 // before cutoff: what uploads left when interrupted between writing an
-// object and registering it. Keys that are not chunk keys are left alone.
-func (s *Service) orphanObjects(ctx context.Context, cutoff time.Time) ([]gcChunk, error) {
+// object and registering it. It also returns the pack files written before
+// cutoff, for planPacks. Keys that are neither chunk keys nor pack keys are
+// left alone.
+func (s *Service) orphanObjects(ctx context.Context, cutoff time.Time) ([]gcChunk, []packObject, error) {
 	var out, batch []gcChunk
+	var packs []packObject
 	check := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -169,8 +198,15 @@ func (s *Service) orphanObjects(ctx context.Context, cutoff time.Time) ([]gcChun
 		return nil
 	}
 	err := s.blobs.Walk(ctx, casPrefix, func(info blob.Info) error {
+		if !info.ModTime.Before(cutoff) {
+			return nil
+		}
+		if name, ok := packOfKey(info.Key); ok {
+			packs = append(packs, packObject{name: name, size: info.Size})
+			return nil
+		}
 		hash, ok := hashOfKey(info.Key)
-		if !ok || !info.ModTime.Before(cutoff) {
+		if !ok {
 			return nil
 		}
 		batch = append(batch, gcChunk{Hash: hash, Size: info.Size})
@@ -180,12 +216,12 @@ func (s *Service) orphanObjects(ctx context.Context, cutoff time.Time) ([]gcChun
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("listing stored chunks: %w", err)
+		return nil, nil, fmt.Errorf("listing stored chunks: %w", err)
 	}
 	if err := check(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return out, nil
+	return out, packs, nil
 }
 
 // hashOfKey returns the hash of a chunk key cas/<hh>/<hash>.

@@ -18,6 +18,10 @@ import "github.com/mlcycle/mlcycle/internal/store"
 //   - dataset_cas_state is one row: the garbage collector's lease and a
 //     counter of collections, which adds compare to notice a collection that
 //     ran while they were uploading (see cas.go).
+//   - Small chunks written by an add on a local-folder store are kept in
+//     pack files (cas/packs/<name>, see pack.go) instead of one file each:
+//     their rows say which pack (pack) and where in it (pack_offset). A row
+//     with an empty pack is an object of its own under cas/<hh>/<hash>.
 //   - Booleans are SMALLINT 0/1 so the SQL is the same on both engines.
 func Migrations() []store.Migration {
 	return []store.Migration{
@@ -84,6 +88,10 @@ CREATE TABLE dataset_cas_state (
 	CHECK (id = 1)
 );
 INSERT INTO dataset_cas_state (id, gc_epoch, lease_holder, lease_until) VALUES (1, 0, '', 0);
+`},
+		{ID: "dataset/0002_packs", SQL: `
+ALTER TABLE dataset_chunks ADD COLUMN pack TEXT NOT NULL DEFAULT '';
+ALTER TABLE dataset_chunks ADD COLUMN pack_offset BIGINT NOT NULL DEFAULT 0;
 `},
 	}
 }

@@ -184,7 +184,7 @@ func (s *Service) storeObject(ctx context.Context, hash string, body []byte) err
 	if _, err := s.putChunk(ctx, hash, body); err != nil {
 		return fmt.Errorf("storing manifest: %w", err)
 	}
-	return s.registerStored(ctx, []Chunk{{Hash: hash, Size: int64(len(body))}}, nil, epoch)
+	return s.registerStored(ctx, looseChunks([]Chunk{{Hash: hash, Size: int64(len(body))}}), nil, epoch)
 }
 
 // latestIfDigest returns the dataset's newest live version if its digest is

@@ -297,6 +297,8 @@ type GCReportJSON struct {
 	Young        int64 `json:"young"`
 	YoungBytes   int64 `json:"young_bytes"`
 	GraceSeconds int64 `json:"grace_seconds"`
+	Packs        int64 `json:"packs"`
+	Repacked     int64 `json:"repacked"`
 }
 
 func (a *API) gcDatasets(r *http.Request) (any, error) {
@@ -323,7 +325,8 @@ func (a *API) gcDatasets(r *http.Request) (any, error) {
 		return nil, err
 	}
 	return GCReportJSON{Chunks: rep.Chunks, Bytes: rep.Bytes, Orphans: rep.Orphans, DryRun: rep.DryRun,
-		Young: rep.Young, YoungBytes: rep.YoungBytes, GraceSeconds: int64(rep.Grace / time.Second)}, nil
+		Young: rep.Young, YoungBytes: rep.YoungBytes, GraceSeconds: int64(rep.Grace / time.Second),
+		Packs: rep.Packs, Repacked: rep.Repacked}, nil
 }
 
 func (a *API) missingChunks(r *http.Request) (any, error) {

@@ -1,0 +1,461 @@
+package dataset
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"unsafe"
+
+	"github.com/zeebo/blake3"
+
+	"github.com/mlcycle/mlcycle/internal/blob"
+	"github.com/mlcycle/mlcycle/internal/errs"
+	"github.com/mlcycle/mlcycle/internal/store"
+)
+
+// Packs: the small chunks an add writes to a local-folder store.
+//
+// One file per chunk costs a file creation each (inode, folder entry, a
+// page-cache copy of its bytes): adding 10,000 files of 100 KiB spent two
+// thirds of its time in the kernel creating and filling chunk files. So an
+// add collects chunks smaller than packMaxChunk in memory and writes them
+// packTarget bytes at a time into pack files, cas/packs/<32 hex digits>
+// (a random name), with one large write (O_DIRECT on Linux, see
+// createWrite). A pack is only bytes: which chunk lies where is in
+// dataset_chunks (pack, pack_offset), and a chunk is still read, verified
+// and garbage-collected on its own.
+//
+// Packs follow the rules of cas.go: a pack is written (temp file, rename)
+// and made durable before its chunks are registered; a chunk already
+// registered is touched instead of packed again. gc deletes a pack once no
+// row refers to it and it is older than the grace period, and rewrites a
+// pack whose live chunks take less than half of it (see gcPacks). Other
+// stores (S3, GCS, Azure) keep one object per chunk, and so do chunks
+// pushed to a server (they arrive one at a time).
+const (
+	packMaxChunk = ChunkMin // smaller chunks go into packs
+	packTarget   = 8 << 20  // a pack is written once it holds this much
+	packDir      = "packs"  // under cas/
+	// packBufs bounds the pack buffers of one add: one filling, the others
+	// being written.
+	packBufs = 3
+	// packAlign is the alignment of pack buffers, for direct writes.
+	packAlign = 4096
+)
+
+// packKey is the blob key of a pack.
+func packKey(name string) string { return casPrefix + "/" + packDir + "/" + name }
+
+// packOfKey returns the name of the pack with blob key key.
+func packOfKey(key string) (string, bool) {
+	const prefix = casPrefix + "/" + packDir + "/"
+	if len(key) != len(prefix)+32 || key[:len(prefix)] != prefix {
+		return "", false
+	}
+	name := key[len(prefix):]
+	if _, err := hex.DecodeString(name); err != nil {
+		return "", false
+	}
+	return name, true
+}
+
+func newPackName() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (c *casFiles) packPath(name string) string {
+	return filepath.Join(c.root, casPrefix, packDir, name)
+}
+
+// writePack stores data as the pack name (durable after the next sync).
+func (c *casFiles) writePack(name string, data []byte) error {
+	if err := c.dir(packDir); err != nil {
+		return err
+	}
+	path := c.packPath(name)
+	if err := c.writeFileAtomic(path, data); err != nil {
+		return fmt.Errorf("storing pack %s: %w", name, err)
+	}
+	c.written(path)
+	return nil
+}
+
+// openPacked opens the bytes of a chunk in its pack. A pack cut short
+// yields fewer bytes, which the caller's hash check reports.
+func (c *casFiles) openPacked(at storedChunk) (io.ReadCloser, error) {
+	f, err := os.Open(c.packPath(at.Pack))
+	if err != nil {
+		return nil, err
+	}
+	return packedReader{Reader: io.NewSectionReader(f, at.Offset, at.Size), f: f}, nil
+}
+
+type packedReader struct {
+	io.Reader
+	f *os.File
+}
+
+func (r packedReader) Close() error { return r.f.Close() }
+
+// alignedBuf returns an empty slice of capacity n whose array starts at a
+// packAlign boundary.
+func alignedBuf(n int) []byte {
+	b := make([]byte, n+packAlign)
+	off := int(uintptr(unsafe.Pointer(unsafe.SliceData(b))) % packAlign)
+	if off != 0 {
+		off = packAlign - off
+	}
+	return b[off : off : off+n]
+}
+
+// packWriter collects the small chunks of one add into packs.
+type packWriter struct {
+	p     *hashPipeline
+	files *casFiles
+
+	free chan []byte // buffers not in use
+	made int         // buffers allocated, guarded by mu
+
+	mu  sync.Mutex
+	cur *packBuf // the pack being filled, nil if none
+}
+
+type packBuf struct {
+	data    []byte // chunk bytes, back to back; cap packTarget+packMaxChunk
+	chunks  []storedChunk
+	copying sync.WaitGroup // copies into data under way
+}
+
+func newPackWriter(p *hashPipeline, files *casFiles) *packWriter {
+	return &packWriter{p: p, files: files, free: make(chan []byte, packBufs)}
+}
+
+// add copies a chunk (smaller than packMaxChunk) into the current pack and
+// writes the pack once it is full.
+func (w *packWriter) add(ctx context.Context, hash string, data []byte) error {
+	w.mu.Lock()
+	if w.cur == nil {
+		// Waiting for a free buffer here holds the lock: the other adders
+		// would wait for it anyway, and a flush, which frees buffers,
+		// never takes it.
+		b, err := w.buffer(ctx)
+		if err != nil {
+			w.mu.Unlock()
+			return err
+		}
+		w.cur = &packBuf{data: b}
+	}
+	// Take the room under the lock, copy outside it: the adders copy in
+	// parallel, and whoever fills the pack writes it once all copies into
+	// it are done.
+	pb := w.cur
+	off := len(pb.data)
+	pb.data = pb.data[:off+len(data)]
+	dst := pb.data[off:]
+	pb.chunks = append(pb.chunks, storedChunk{Chunk: Chunk{Hash: hash, Size: int64(len(data))}, Offset: int64(off)})
+	pb.copying.Add(1)
+	full := len(pb.data) >= packTarget
+	if full {
+		w.cur = nil
+	}
+	w.mu.Unlock()
+	copy(dst, data)
+	pb.copying.Done()
+	if !full {
+		return nil
+	}
+	pb.copying.Wait()
+	return w.flush(ctx, pb)
+}
+
+// buffer returns a free pack buffer, allocating up to packBufs. Called
+// with mu held.
+func (w *packWriter) buffer(ctx context.Context) ([]byte, error) {
+	select {
+	case b := <-w.free:
+		return b, nil
+	default:
+	}
+	if w.made < packBufs {
+		w.made++
+		return alignedBuf(packTarget + packMaxChunk), nil
+	}
+	select {
+	case b := <-w.free:
+		return b, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// present reports whether the file holding a registered chunk exists;
+// packs caches the answers for pack files.
+func (w *packWriter) present(at storedChunk, packs map[string]bool) bool {
+	if at.Pack == "" {
+		return w.files.has(at.Hash)
+	}
+	ok, seen := packs[at.Pack]
+	if !seen {
+		_, err := os.Lstat(w.files.packPath(at.Pack))
+		ok = err == nil
+		packs[at.Pack] = ok
+	}
+	return ok
+}
+
+// finish writes the last, partly filled pack.
+func (w *packWriter) finish(ctx context.Context) error {
+	w.mu.Lock()
+	pb := w.cur
+	w.cur = nil
+	w.mu.Unlock()
+	if pb == nil {
+		return nil
+	}
+	pb.copying.Wait()
+	return w.flush(ctx, pb)
+}
+
+// flush writes a pack of the chunks not registered yet, then queues them
+// for registration; the registered ones are touched instead.
+func (w *packWriter) flush(ctx context.Context, pb *packBuf) error {
+	defer func() { w.free <- pb.data[:0] }()
+	hashes := make([]string, len(pb.chunks))
+	for i, c := range pb.chunks {
+		hashes[i] = c.Hash
+	}
+	known, err := chunkPlaces(ctx, w.p.s.db, hashes)
+	if err != nil {
+		return err
+	}
+	keep := pb.chunks[:0]
+	data := pb.data
+	n := int64(0)
+	packs := map[string]bool{} // pack name -> its file exists
+	for _, c := range pb.chunks {
+		if at, ok := known[c.Hash]; ok {
+			if w.present(at, packs) {
+				w.p.reused.Add(1)
+				if err := w.p.reg.touch(ctx, c.Hash); err != nil {
+					return err
+				}
+				continue
+			}
+			// Registered, but its file is gone (a damaged store): store
+			// it again and move its row here.
+			c.replace = true
+		}
+		if c.Offset != n {
+			copy(data[n:], data[c.Offset:c.Offset+c.Size])
+			c.Offset = n
+		}
+		n += c.Size
+		keep = append(keep, c)
+	}
+	if len(keep) == 0 {
+		return nil
+	}
+	name := newPackName()
+	if err := w.files.writePack(name, data[:n]); err != nil {
+		return err
+	}
+	for _, c := range keep {
+		c.Pack = name
+		w.p.newChunks.Add(1)
+		w.p.newBytes.Add(c.Size)
+		if err := w.p.reg.addStored(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// chunkPlaces returns, for the hashes that have rows, where each is stored.
+func chunkPlaces(ctx context.Context, q store.Querier, hashes []string) (map[string]storedChunk, error) {
+	out := make(map[string]storedChunk, len(hashes))
+	for start := 0; start < len(hashes); start += batchSize {
+		part := hashes[start:min(start+batchSize, len(hashes))]
+		rows, err := q.Query(ctx, `SELECT hash, size, pack, pack_offset FROM dataset_chunks WHERE hash IN (`+placeholders(len(part))+`)`, anys(part)...)
+		if err != nil {
+			return nil, fmt.Errorf("looking up chunks: %w", err)
+		}
+		for rows.Next() {
+			var c storedChunk
+			if err := rows.Scan(&c.Hash, &c.Size, &c.Pack, &c.Offset); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("looking up chunks: %w", err)
+			}
+			out[c.Hash] = c
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("looking up chunks: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// packObject is a pack file gc found.
+type packObject struct {
+	name string
+	size int64
+}
+
+// packPlan is what gc does with the pack files older than its cutoff.
+type packPlan struct {
+	orphans []packObject // no row ever referred to them: an interrupted add's
+	emptied []packObject // every chunk in them is being collected
+	repack  []packObject // less than half of their bytes are still needed
+}
+
+// planPacks sorts the pack files by what is left in them once the unused
+// chunks are forgotten.
+func (s *Service) planPacks(ctx context.Context, packs []packObject, unused []gcChunk) (packPlan, error) {
+	var plan packPlan
+	if len(packs) == 0 {
+		return plan, nil
+	}
+	type usage struct{ rows, live, liveBytes int64 }
+	use := map[string]*usage{}
+	rows, err := s.db.Query(ctx, `SELECT pack, COUNT(*), SUM(size) FROM dataset_chunks WHERE pack <> '' GROUP BY pack`)
+	if err != nil {
+		return plan, fmt.Errorf("summing pack contents: %w", err)
+	}
+	for rows.Next() {
+		var name string
+		var u usage
+		if err := rows.Scan(&name, &u.rows, &u.liveBytes); err != nil {
+			rows.Close()
+			return plan, fmt.Errorf("summing pack contents: %w", err)
+		}
+		u.live = u.rows
+		use[name] = &u
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return plan, fmt.Errorf("summing pack contents: %w", err)
+	}
+	for _, c := range unused {
+		if u := use[c.pack]; c.pack != "" && u != nil {
+			u.live--
+			u.liveBytes -= c.Size
+		}
+	}
+	for _, p := range packs {
+		u := use[p.name]
+		switch {
+		case u == nil:
+			plan.orphans = append(plan.orphans, p)
+		case u.live == 0:
+			plan.emptied = append(plan.emptied, p)
+		case 2*u.liveBytes < p.size && s.files != nil:
+			plan.repack = append(plan.repack, p)
+		}
+	}
+	return plan, nil
+}
+
+// collectPacks deletes the orphaned and emptied packs and rewrites the
+// packs to repack. Called with the lease held, after the unused chunks'
+// rows are gone. A pack that cannot be rewritten is left as it is; its
+// error is returned once the others are done.
+func (s *Service) collectPacks(ctx context.Context, l *lease, plan packPlan) error {
+	for _, p := range append(plan.orphans, plan.emptied...) {
+		if err := l.renewIfDue(ctx, s); err != nil {
+			return err
+		}
+		if err := s.blobs.Delete(ctx, packKey(p.name)); err != nil && !errors.Is(err, blob.ErrNotFound) {
+			return fmt.Errorf("deleting pack %s: %w", p.name, err)
+		}
+	}
+	var failed []error
+	for _, p := range plan.repack {
+		if err := l.renewIfDue(ctx, s); err != nil {
+			return err
+		}
+		if err := s.repack(ctx, p.name); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			failed = append(failed, err)
+		}
+	}
+	return errors.Join(failed...)
+}
+
+// repack writes the registered chunks of a pack into a new pack, verifying
+// each, points their rows at it, and deletes the old pack. A reader that
+// looked the old place up just before retries (see GetChunk).
+func (s *Service) repack(ctx context.Context, name string) error {
+	rows, err := s.db.Query(ctx, `SELECT hash, size, pack_offset FROM dataset_chunks WHERE pack = ? ORDER BY pack_offset`, name)
+	if err != nil {
+		return fmt.Errorf("listing the chunks of pack %s: %w", name, err)
+	}
+	var live []storedChunk
+	var total int64
+	for rows.Next() {
+		var c storedChunk
+		if err := rows.Scan(&c.Hash, &c.Size, &c.Offset); err != nil {
+			rows.Close()
+			return fmt.Errorf("listing the chunks of pack %s: %w", name, err)
+		}
+		live = append(live, c)
+		total += c.Size
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return fmt.Errorf("listing the chunks of pack %s: %w", name, err)
+	}
+	old, err := os.ReadFile(s.files.packPath(name))
+	if err != nil {
+		return fmt.Errorf("reading pack %s: %w", name, err)
+	}
+	buf := alignedBuf(int(total))
+	for i, c := range live {
+		var sum [32]byte
+		if c.Offset+c.Size <= int64(len(old)) {
+			sum = blake3.Sum256(old[c.Offset : c.Offset+c.Size])
+		}
+		if c.Offset+c.Size > int64(len(old)) || hex.EncodeToString(sum[:]) != c.Hash {
+			return errs.Wrap(errs.Internal, fmt.Errorf("%w: chunk %s in pack %s", ErrCorrupt, c.Hash, name),
+				"stored chunk %s failed verification; its pack %s is left as it is", c.Hash, name)
+		}
+		live[i].Offset = int64(len(buf))
+		buf = append(buf, old[c.Offset:c.Offset+c.Size]...)
+	}
+	next := newPackName()
+	if err := s.files.writePack(next, buf); err != nil {
+		return err
+	}
+	if err := s.files.sync(); err != nil {
+		return err
+	}
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		for _, c := range live {
+			if _, err := tx.Exec(ctx, `UPDATE dataset_chunks SET pack = ?, pack_offset = ? WHERE hash = ? AND pack = ?`,
+				next, c.Offset, c.Hash, name); err != nil {
+				return fmt.Errorf("moving chunk %s to pack %s: %w", c.Hash, next, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		_ = s.blobs.Delete(context.WithoutCancel(ctx), packKey(next))
+		return err
+	}
+	if err := s.blobs.Delete(ctx, packKey(name)); err != nil && !errors.Is(err, blob.ErrNotFound) {
+		return fmt.Errorf("deleting pack %s: %w", name, err)
+	}
+	return nil
+}

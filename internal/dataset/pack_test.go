@@ -1,0 +1,354 @@
+package dataset
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mlcycle/mlcycle/internal/errs"
+)
+
+// packFiles lists the pack files of the env's store.
+func packFiles(t *testing.T, e *env) []string {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(e.blobDir, casPrefix, packDir, "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, n := range names {
+		if !strings.HasSuffix(n, ".tmp") {
+			out = append(out, filepath.Base(n))
+		}
+	}
+	return out
+}
+
+// looseFiles counts the chunk files of their own (manifests included).
+func looseFiles(t *testing.T, e *env) int {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(e.blobDir, casPrefix, "??", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(names)
+}
+
+// Small chunks go into packs, a few megabytes each; large ones stay files
+// of their own. Everything reads back, and a second add of the same files
+// stores nothing.
+func TestPacksHoldSmallChunks(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		dir := t.TempDir()
+		var total int
+		for i := range 120 {
+			n := 1 + int(randBytes(uint64(i), 2)[0])*400 // 1 B to 100 KB
+			writeFile(t, dir, fmt.Sprintf("small/%03d.bin", i), randBytes(uint64(1000+i), n))
+			total += n
+		}
+		for i := range 24 { // 24 x 200 KiB: whole packs are written before the end
+			writeFile(t, dir, fmt.Sprintf("mid/%d.bin", i), randBytes(uint64(2000+i), 200<<10))
+			total += 200 << 10
+		}
+		writeFile(t, dir, "big.csv", csvBytes(0, 3<<20)) // cut into chunks of >= ChunkMin, a smaller last one
+		r := e.add(t, "ds", dir)
+		if r.Stats.ChunksReused != 0 || r.Stats.BytesNew != r.Stats.Bytes {
+			t.Fatalf("first add %+v", r.Stats)
+		}
+		d, err := e.svc.Show(e.ctx, "ds")
+		if err != nil {
+			t.Fatal(err)
+		}
+		packs := packFiles(t, e)
+		if len(packs) < 2 {
+			t.Fatalf("%d packs for %d bytes of small files, want at least 2", len(packs), total)
+		}
+		var large int
+		for _, f := range d.Manifest.Files {
+			for _, c := range f.ChunkList() {
+				at, err := e.svc.chunkPlace(e.ctx, c.Hash)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if (c.Size < packMaxChunk) != (at.Pack != "") {
+					t.Fatalf("%s: chunk of %d bytes stored in pack %q", f.Path, c.Size, at.Pack)
+				}
+				if at.Pack == "" {
+					large++
+				}
+			}
+		}
+		if got := looseFiles(t, e); got != large+1 { // + the manifest
+			t.Fatalf("%d chunk files of their own, want %d", got, large+1)
+		}
+		out := t.TempDir()
+		if _, err := e.svc.Get(e.ctx, "ds", out, GetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		sameTree(t, dir, out)
+
+		// The same files in another dataset: nothing new is stored.
+		r = e.add(t, "copy", dir)
+		if r.Stats.ChunksNew != 0 || r.Stats.BytesNew != 0 {
+			t.Fatalf("second add %+v", r.Stats)
+		}
+		if got := packFiles(t, e); len(got) != len(packs) {
+			t.Fatalf("packs after a second add of the same files: %d, want %d", len(got), len(packs))
+		}
+	})
+}
+
+// A byte flipped in a pack fails the get of the file whose chunk it is,
+// naming it, and GetChunk's read of that chunk; the pack's other chunks
+// still read.
+func TestCorruptPackedChunkDetected(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		dir := t.TempDir()
+		writeFile(t, dir, "a.bin", randBytes(1, 5000))
+		writeFile(t, dir, "b.bin", randBytes(2, 7000))
+		e.add(t, "ds", dir)
+		bad := hashOf(string(randBytes(2, 7000)))
+		at, err := e.svc.chunkPlace(e.ctx, bad)
+		if err != nil || at.Pack == "" {
+			t.Fatalf("b.bin not in a pack: %+v %v", at, err)
+		}
+		p := e.svc.files.packPath(at.Pack)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[at.Offset+100] ^= 1
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.svc.Get(e.ctx, "ds", t.TempDir(), GetOptions{})
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "b.bin") {
+			t.Fatalf("Get with a corrupt packed chunk: %v", err)
+		}
+		out := t.TempDir()
+		if _, err := e.svc.Get(e.ctx, "ds", out, GetOptions{Paths: []string{"a.bin"}}); err != nil {
+			t.Fatalf("the pack's sound chunk: %v", err)
+		}
+		rc, err := e.svc.GetChunk(e.ctx, bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = new(bytes.Buffer).ReadFrom(rc)
+		rc.Close()
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("GetChunk read %v, want ErrCorrupt", err)
+		}
+		// A pack cut short is reported the same way.
+		if err := os.WriteFile(p, b[:at.Offset+10], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.svc.Get(e.ctx, "ds", t.TempDir(), GetOptions{})
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Get with a truncated pack: %v", err)
+		}
+	})
+}
+
+// gc removes a pack whose chunks are all unused, rewrites one that is
+// mostly unused (the versions still using it read back), keeps one that is
+// mostly used, and removes pack files no row refers to once they are older
+// than the grace period.
+func TestGCCollectsPacks(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		d1 := t.TempDir()
+		for i := range 10 {
+			writeFile(t, d1, fmt.Sprintf("f%d.bin", i), randBytes(uint64(100+i), 50_000))
+		}
+		e.add(t, "ds", d1) // v1: f0..f9, one pack
+		first := packFiles(t, e)
+		if len(first) != 1 {
+			t.Fatalf("packs after v1: %v", first)
+		}
+		// v2 keeps f0 only (same chunk, same pack).
+		for i := 1; i < 10; i++ {
+			if err := os.Remove(filepath.Join(d1, fmt.Sprintf("f%d.bin", i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.add(t, "ds", d1)
+		// v3 (another dataset): g0..g3 in a pack of their own, of which
+		// g0..g2 stay in use.
+		d3 := t.TempDir()
+		for i := range 4 {
+			writeFile(t, d3, fmt.Sprintf("g%d.bin", i), randBytes(uint64(200+i), 50_000))
+		}
+		e.add(t, "other", d3)
+		if err := os.Remove(filepath.Join(d3, "g3.bin")); err != nil {
+			t.Fatal(err)
+		}
+		e.add(t, "other", d3)
+		packs := packFiles(t, e)
+		if len(packs) != 2 {
+			t.Fatalf("packs: %v", packs)
+		}
+		// An orphan pack: written by an add that never registered it.
+		orphan := newPackName()
+		if err := os.WriteFile(e.svc.files.packPath(orphan), randBytes(9, 3000), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, ref := range []string{"ds@1", "other@1"} {
+			if _, err := e.svc.Remove(e.ctx, ref, RemoveOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.clock.advance(2 * time.Hour)
+		dry, err := e.svc.GC(e.ctx, GCOptions{DryRun: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Unused: f1..f9, g3, two manifests, and the orphan pack.
+		if dry.Chunks != 13 || dry.Orphans != 1 || dry.Packs != 1 || dry.Repacked != 1 {
+			t.Fatalf("dry run %+v", dry)
+		}
+		if got := packFiles(t, e); len(got) != 3 {
+			t.Fatalf("a dry run touched packs: %v", got)
+		}
+		rep, err := e.svc.GC(e.ctx, GCOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dry.DryRun = false
+		if rep != dry {
+			t.Fatalf("gc %+v, dry run said %+v", rep, dry)
+		}
+		after := packFiles(t, e)
+		if len(after) != 2 || slicesContain(after, first[0]) || slicesContain(after, orphan) {
+			t.Fatalf("packs after gc: %v (first %s, orphan %s)", after, first[0], orphan)
+		}
+		var sizes []int64
+		for _, p := range after {
+			fi, err := os.Stat(e.svc.files.packPath(p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sizes = append(sizes, fi.Size())
+		}
+		// The rewritten pack holds f0 alone; the other still holds g0..g3.
+		if !(slicesContain64(sizes, 50_000) && slicesContain64(sizes, 200_000)) {
+			t.Fatalf("pack sizes after gc: %v", sizes)
+		}
+		for ref, dir := range map[string]string{"ds@2": d1, "other@2": d3} {
+			out := t.TempDir()
+			if _, err := e.svc.Get(e.ctx, ref, out, GetOptions{}); err != nil {
+				t.Fatalf("get %s after gc: %v", ref, err)
+			}
+			sameTree(t, dir, out)
+		}
+		// Once nothing uses them, both packs go.
+		for _, ref := range []string{"ds@2", "other@2"} {
+			if _, err := e.svc.Remove(e.ctx, ref, RemoveOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.clock.advance(2 * time.Hour)
+		rep, err = e.svc.GC(e.ctx, GCOptions{})
+		if err != nil || rep.Packs != 2 || rep.Repacked != 0 || rep.Chunks != 6 {
+			t.Fatalf("last gc %+v, %v", rep, err)
+		}
+		if got := packFiles(t, e); len(got) != 0 {
+			t.Fatalf("packs left: %v", got)
+		}
+	})
+}
+
+// A pack holding a corrupt chunk that is still used is not rewritten: gc
+// reports it and leaves the pack, so nothing more is lost.
+func TestRepackRefusesCorruptChunk(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		dir := t.TempDir()
+		for i := range 4 {
+			writeFile(t, dir, fmt.Sprintf("f%d.bin", i), randBytes(uint64(300+i), 40_000))
+		}
+		e.add(t, "ds", dir)
+		for i := 1; i < 4; i++ {
+			_ = os.Remove(filepath.Join(dir, fmt.Sprintf("f%d.bin", i)))
+		}
+		e.add(t, "ds", dir)
+		keep := hashOf(string(randBytes(300, 40_000)))
+		at, err := e.svc.chunkPlace(e.ctx, keep)
+		if err != nil || at.Pack == "" {
+			t.Fatalf("%+v %v", at, err)
+		}
+		p := e.svc.files.packPath(at.Pack)
+		b, _ := os.ReadFile(p)
+		b[at.Offset+7] ^= 0x80
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.Remove(e.ctx, "ds@1", RemoveOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.advance(2 * time.Hour)
+		_, err = e.svc.GC(e.ctx, GCOptions{})
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), keep) {
+			t.Fatalf("gc over a corrupt packed chunk: %v", err)
+		}
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("the pack with the corrupt chunk was removed: %v", err)
+		}
+		if moved, _ := e.svc.chunkPlace(e.ctx, keep); moved.Pack != at.Pack {
+			t.Fatalf("row moved to %q", moved.Pack)
+		}
+	})
+}
+
+// Registration after a gc ran meanwhile checks that the packs it names
+// still exist (rule 3 in cas.go).
+func TestRegisterChecksPackAfterGC(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		epoch, err := e.svc.gcEpoch(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := storedChunk{Chunk: Chunk{Hash: hashOf("x"), Size: 1}, Pack: newPackName()}
+		if _, err := e.db.Exec(e.ctx, `UPDATE dataset_cas_state SET gc_epoch = gc_epoch + 1`); err != nil {
+			t.Fatal(err)
+		}
+		err = e.svc.registerChunksAt(e.ctx, []storedChunk{c}, nil, epoch)
+		wantCode(t, err, errs.Unavailable, "garbage collection ran")
+		if err := e.svc.files.writePack(c.Pack, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.svc.registerChunksAt(e.ctx, []storedChunk{c}, nil, epoch); err != nil {
+			t.Fatal(err)
+		}
+		rc, err := e.svc.GetChunk(e.ctx, c.Hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got bytes.Buffer
+		_, err = got.ReadFrom(rc)
+		rc.Close()
+		if err != nil || got.String() != "x" {
+			t.Fatalf("read %q, %v", got.String(), err)
+		}
+	})
+}
+
+func slicesContain(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func slicesContain64(s []int64, v int64) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
