@@ -27,6 +27,12 @@ type ChunkSource interface {
 	GetChunk(ctx context.Context, hash string) (io.ReadCloser, error)
 }
 
+// chunkOpener is what a Service offers Materialize beyond GetChunk (see
+// Service.chunkOpener).
+type chunkOpener interface {
+	chunkOpener(ctx context.Context, hashes []string) (func(context.Context, string) (io.ReadCloser, error), error)
+}
+
 // GetOptions tune Get and Materialize.
 type GetOptions struct {
 	// Paths limits the files written to these files and the files under
@@ -98,7 +104,22 @@ func Materialize(ctx context.Context, m Manifest, src ChunkSource, outDir string
 	if workers <= 0 {
 		workers = 2 * max(2, runtime.GOMAXPROCS(0))
 	}
-	w := &writer{src: src, root: root, shown: outDir, bufs: sync.Pool{New: func() any { b := make([]byte, 0, ChunkMax); return &b }}}
+	w := &writer{open: src.GetChunk, root: root, shown: outDir, bufs: sync.Pool{New: func() any { b := make([]byte, 0, ChunkMax); return &b }}}
+	if o, ok := src.(chunkOpener); ok {
+		var hashes []string
+		seen := map[string]bool{}
+		for _, f := range files {
+			for _, c := range f.ChunkList() {
+				if !seen[c.Hash] {
+					seen[c.Hash] = true
+					hashes = append(hashes, c.Hash)
+				}
+			}
+		}
+		if w.open, err = o.chunkOpener(ctx, hashes); err != nil {
+			return GetStats{}, err
+		}
+	}
 	var total int64
 	for _, f := range files {
 		total += f.Size
@@ -168,7 +189,8 @@ func selectFiles(m Manifest, paths []string) ([]FileEntry, error) {
 }
 
 type writer struct {
-	src   ChunkSource
+	open func(context.Context, string) (io.ReadCloser, error) // a chunk, verified or not
+
 	root  string // real output folder
 	shown string
 	bufs  sync.Pool
@@ -281,7 +303,7 @@ func (w *writer) writeFile(ctx context.Context, f FileEntry) (err error) {
 // fetch reads chunk i of f and checks its size and hash.
 func (w *writer) fetch(ctx context.Context, f FileEntry, i, n int, c Chunk) fetched {
 	which := fmt.Sprintf("%s: chunk %d of %d (%s)", f.Path, i+1, n, c.Hash)
-	rc, err := w.src.GetChunk(ctx, c.Hash)
+	rc, err := w.open(ctx, c.Hash)
 	if err != nil {
 		if errs.Is(err, errs.NotFound) {
 			return fetched{err: errs.E(errs.NotFound, "%s is missing from the store", which)}

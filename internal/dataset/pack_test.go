@@ -352,3 +352,49 @@ func slicesContain64(s []int64, v int64) bool {
 	}
 	return false
 }
+
+// A get that looked a chunk's place up before gc rewrote its pack still
+// reads it: the old pack is gone, the place is looked up again.
+func TestGetFollowsRepackedChunk(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		dir := t.TempDir()
+		for i := range 4 {
+			writeFile(t, dir, fmt.Sprintf("f%d.bin", i), randBytes(uint64(400+i), 30_000))
+		}
+		e.add(t, "ds", dir)
+		for i := 1; i < 4; i++ {
+			_ = os.Remove(filepath.Join(dir, fmt.Sprintf("f%d.bin", i)))
+		}
+		e.add(t, "ds", dir)
+		want := randBytes(400, 30_000)
+		hash := hashOf(string(want))
+		before, err := e.svc.chunkPlace(e.ctx, hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open, err := e.svc.chunkOpener(e.ctx, []string{hash})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.Remove(e.ctx, "ds@1", RemoveOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.advance(2 * time.Hour)
+		if rep, err := e.svc.GC(e.ctx, GCOptions{}); err != nil || rep.Repacked != 1 {
+			t.Fatalf("gc %+v, %v", rep, err)
+		}
+		if after, _ := e.svc.chunkPlace(e.ctx, hash); after.Pack == before.Pack {
+			t.Fatalf("the chunk did not move: %+v", after)
+		}
+		rc, err := open(e.ctx, hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got bytes.Buffer
+		_, err = got.ReadFrom(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got.Bytes(), want) {
+			t.Fatalf("read %d bytes, %v", got.Len(), err)
+		}
+	})
+}
