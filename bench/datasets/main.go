@@ -156,7 +156,11 @@ func run(c config) error {
 	}
 	// Both tools trust a file's stat only once its mtime is a little in the
 	// past (a write within the same clock tick would not change it); real
-	// datasets are not seconds old, so let the copies settle.
+	// datasets are not seconds old, so let the copies settle. The settling
+	// starts after the generated data is written back: the disk is still
+	// busy for a moment after a large sync, and whichever tool ran first
+	// would pay for it.
+	syscall.Sync()
 	time.Sleep(2500 * time.Millisecond)
 
 	var (
