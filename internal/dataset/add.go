@@ -425,7 +425,7 @@ func (a *adder) do(ctx context.Context, t addTask) error {
 	readStart := time.Now()
 	var st *stateEntry
 	if t.hash {
-		h, err := a.p.hashFile(ctx, f)
+		h, err := a.p.hashFile(ctx, f, !t.profile || !looksLikeTable(f.open))
 		if err != nil {
 			return err
 		}

@@ -1,9 +1,15 @@
 package dataset
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"os"
+	"runtime"
 	"testing"
 	"time"
+
+	chunkers "github.com/PlakarKorp/go-cdc-chunkers"
 )
 
 // Benchmarks of Add on SQLite and a file:// blob store, as the CLI runs it.
@@ -66,4 +72,43 @@ func BenchmarkReAddUnchanged10000Files(b *testing.B) {
 		worst = max(worst, time.Since(start))
 	}
 	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-ms")
+}
+
+// BenchmarkCut times finding the chunk boundaries of 512 MiB of CSV (in the
+// page cache), by one cutter and by parallelCuts with 64 MiB segments on
+// GOMAXPROCS cutters: the ceiling of a large file's add before hashing and
+// writing.
+//
+//	go test ./internal/dataset -run '^$' -bench Cut -benchtime 5x
+func BenchmarkCut(b *testing.B) {
+	data := csvBytes(0, 512<<20)
+	path := writeFile(b, b.TempDir(), "big.csv", data)
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	size := int64(len(data))
+	b.Run("sequential", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			c, err := newChunker(io.NewSectionReader(f, 0, size))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := cutWith(context.Background(), c, 0, func(off, n int64) bool { return true }); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.SetBytes(size)
+		n := int32(runtime.GOMAXPROCS(0))
+		p := &hashPipeline{maxCutters: n, cutters: make(chan *chunkers.Chunker, n)}
+		for b.Loop() {
+			if err := p.parallelCuts(context.Background(), f, size, cutSegment, func(off, n int64) error { return nil }); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -64,6 +64,11 @@ type hashPipeline struct {
 	maxCutters int32
 	jobs       chan chunkJob
 
+	// junction is the cutter that joins segments cut in parallel (see
+	// cutJunction), made when first needed.
+	junctionMu sync.Mutex
+	junction   *chunkers.Chunker
+
 	seen sync.Map // chunk hashes stored, being stored or known present in this run
 
 	packs *packWriter // small chunks, for a file:// store; nil for others
@@ -92,6 +97,9 @@ type chunkJob struct {
 	buf *chunkBuf
 	out *chunkOut
 	wg  *sync.WaitGroup
+	// f, when set, is read at off into buf.data first.
+	f   *os.File
+	off int64
 }
 
 func newHashPipeline(s *Service, reg *registrar, workers int) *hashPipeline {
@@ -116,6 +124,8 @@ func (p *hashPipeline) startChunkWorkers(ctx context.Context, n int) (stop func(
 			for j := range p.jobs {
 				if err := ctx.Err(); err != nil {
 					j.out.err = err
+				} else if err := j.read(); err != nil {
+					j.out.err = err
 				} else {
 					sum := blake3.Sum256(j.buf.data)
 					j.out.hash = hex.EncodeToString(sum[:])
@@ -127,6 +137,22 @@ func (p *hashPipeline) startChunkWorkers(ctx context.Context, n int) (stop func(
 		}()
 	}
 	return func() { close(p.jobs); wg.Wait() }
+}
+
+// read fills the job's buffer from its file, if it has one. A file that
+// ends early fails with io.ErrUnexpectedEOF.
+func (j chunkJob) read() error {
+	if j.f == nil {
+		return nil
+	}
+	n, err := j.f.ReadAt(j.buf.data, j.off)
+	if n == len(j.buf.data) {
+		return nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // getCutter returns an idle cutter reading r, making up to maxCutters.
@@ -217,7 +243,11 @@ type hashed struct {
 
 // hashFile reads, hashes and stores one file. It fails if the file changes
 // while being read, so the hash always matches the stat recorded with it.
-func (p *hashPipeline) hashFile(ctx context.Context, lf localFile) (hashed, error) {
+//
+// A file of at least two cutSegments that nothing else reads meanwhile
+// (alone: it is not being profiled) is cut on all cores; otherwise one
+// cutter reads it, as fast as a profiler parsing it would anyway.
+func (p *hashPipeline) hashFile(ctx context.Context, lf localFile, alone bool) (hashed, error) {
 	f, err := os.Open(lf.open)
 	if err != nil {
 		return hashed{}, errs.E(errs.Invalid, "cannot read %s: %v", lf.rel, pathErr(err))
@@ -237,6 +267,8 @@ func (p *hashPipeline) hashFile(ctx context.Context, lf localFile) (hashed, erro
 		h = hashed{hash: emptyHash}
 	case before.size < ChunkMin:
 		h, err = p.hashSmall(ctx, f, lf, before.size)
+	case alone && before.size >= 2*p.segSize():
+		h, err = p.hashLargeParallel(ctx, f, lf, before.size)
 	default:
 		h, err = p.hashLarge(ctx, f, lf)
 	}

@@ -75,6 +75,8 @@ type Service struct {
 
 	stateMu sync.Mutex
 	state   *stateCache // opened by the first Add
+
+	cutSegment int64 // segment size of parallel cutting; 0: the constant (tests set less)
 }
 
 // New returns a Service over db, which must have audit.Migrations and

@@ -570,7 +570,7 @@ func TestProfileHook(t *testing.T) {
 func TestUnreadableFileIsNamed(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		p := newHashPipeline(e.svc, &registrar{s: e.svc}, 2)
-		_, err := p.hashFile(e.ctx, localFile{rel: "data/gone.csv", open: filepath.Join(t.TempDir(), "gone.csv")})
+		_, err := p.hashFile(e.ctx, localFile{rel: "data/gone.csv", open: filepath.Join(t.TempDir(), "gone.csv")}, true)
 		wantCode(t, err, errs.Invalid, "cannot read data/gone.csv", "no such file")
 	})
 }

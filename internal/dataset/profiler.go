@@ -49,3 +49,10 @@ func TableProfiler(opts frame.Options) ProfileFunc {
 		return b, nil
 	}
 }
+
+// looksLikeTable reports whether TableProfiler would parse the file (by its
+// name): Add then leaves it to one cutter, the parse being the slower.
+func looksLikeTable(path string) bool {
+	_, err := frame.Detect(path)
+	return err == nil
+}
