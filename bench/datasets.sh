@@ -10,7 +10,7 @@
 # Settings: DVC goes into its own venv beside MLCYCLE_BENCH_VENV (default
 # ~/.cache/mlcycle-bench/venv), named dvc-venv (or MLCYCLE_BENCH_DVC_VENV), so
 # its dependencies never disturb the mlflow the tracking benchmark uses.
-# Needs about 4.5x the data size free in $TMPDIR (one copy of the data per tool, their stores).
+# Needs about 6.5x the data size free in $TMPDIR (a copy of the data per tool, their stores: 13 GB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
