@@ -1089,7 +1089,15 @@ func newDataGCCmd(d *deps) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "gc [--dry-run]",
 		Short: "Delete stored dataset content no live version needs",
-		Args:  cobra.NoArgs,
+		Long: `Delete the chunks that no live dataset version needs, once they were last
+used longer ago than the grace period (so adds and pushes in progress keep
+what they stored), and the files holding them. On a local-folder store the
+small chunks live in pack files: a pack none of whose chunks is needed is
+deleted, and one less than half in use is rewritten with just the needed
+ones. Against a server (--server) this needs the admin role.
+
+Run with --dry-run first to see what would go.`,
+		Args: cobra.NoArgs,
 	}
 	t := addDataFlags(cmd)
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "report what would be deleted, delete nothing")
@@ -1130,7 +1138,7 @@ func newDataGCCmd(d *deps) *cobra.Command {
 			} else {
 				verb = "removed"
 			}
-			fmt.Fprintf(d.stdout, "%s %s, %s %s of which less than half is still needed\n",
+			fmt.Fprintf(d.stdout, "%s %s, %s %s that were less than half in use\n",
 				verb, count(rep.Packs, "pack file"), rewrite, count(rep.Repacked, "pack file"))
 		}
 		if rep.Young > 0 {
