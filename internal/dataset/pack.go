@@ -459,3 +459,82 @@ func (s *Service) repack(ctx context.Context, name string) error {
 	}
 	return nil
 }
+
+// chunkData is a whole chunk in memory.
+type chunkData struct {
+	Hash string
+	Data []byte
+}
+
+// chunkBatcher is a ChunkStore that stores small chunks better in batches
+// than one by one: a Service, which writes a batch as one pack, makes it
+// durable with one sync and registers it in one transaction (PutChunk
+// fsyncs and registers each chunk on its own).
+type chunkBatcher interface {
+	putChunks(ctx context.Context, chunks []chunkData) error
+}
+
+// putChunks stores small chunks (each under packMaxChunk bytes), verifying
+// every hash first: one bad chunk stores nothing of the batch. Chunks
+// already stored are skipped.
+func (s *Service) putChunks(ctx context.Context, chunks []chunkData) error {
+	var total int
+	hashes := make([]string, len(chunks))
+	for i, c := range chunks {
+		if err := checkHash("hash", c.Hash); err != nil {
+			return err
+		}
+		if len(c.Data) == 0 || len(c.Data) >= packMaxChunk {
+			return fmt.Errorf("chunk %s: %d bytes cannot be stored in a batch", c.Hash, len(c.Data))
+		}
+		sum := blake3.Sum256(c.Data)
+		if got := hex.EncodeToString(sum[:]); got != c.Hash {
+			return errs.E(errs.Invalid, "chunk content hashes to %s, not %s: refused", got, c.Hash)
+		}
+		hashes[i] = c.Hash
+		total += len(c.Data)
+	}
+	epoch, err := s.gcEpoch(ctx)
+	if err != nil {
+		return err
+	}
+	known, err := knownChunks(ctx, s.db, hashes)
+	if err != nil {
+		return err
+	}
+	var added []storedChunk
+	if s.files == nil {
+		for _, c := range chunks {
+			if _, ok := known[c.Hash]; ok {
+				continue
+			}
+			n, err := s.putChunk(ctx, c.Hash, c.Data)
+			if err != nil {
+				return err
+			}
+			known[c.Hash] = 0
+			added = append(added, storedChunk{Chunk: Chunk{Hash: c.Hash, Size: n}})
+		}
+		return s.registerChunksAt(ctx, added, nil, epoch)
+	}
+	buf := alignedBuf(total)
+	for _, c := range chunks {
+		if _, ok := known[c.Hash]; ok {
+			continue
+		}
+		known[c.Hash] = 0 // a repeat in the batch is stored once
+		added = append(added, storedChunk{Chunk: Chunk{Hash: c.Hash, Size: int64(len(c.Data))}, Offset: int64(len(buf))})
+		buf = append(buf, c.Data...)
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	name := newPackName()
+	if err := s.files.writePack(name, buf); err != nil {
+		return err
+	}
+	for i := range added {
+		added[i].Pack = name
+	}
+	return s.registerStored(ctx, added, nil, epoch)
+}

@@ -2,8 +2,10 @@ package dataset
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -395,6 +397,106 @@ func TestGetFollowsRepackedChunk(t *testing.T) {
 		rc.Close()
 		if err != nil || !bytes.Equal(got.Bytes(), want) {
 			t.Fatalf("read %d bytes, %v", got.Len(), err)
+		}
+	})
+}
+
+// mapSource serves chunks from memory; bad maps a hash to the bytes served
+// instead of the right ones.
+type mapSource struct {
+	chunks map[string][]byte
+	bad    map[string][]byte
+}
+
+func (m mapSource) GetChunk(_ context.Context, hash string) (io.ReadCloser, error) {
+	if b, ok := m.bad[hash]; ok {
+		return io.NopCloser(bytes.NewReader(b)), nil
+	}
+	b, ok := m.chunks[hash]
+	if !ok {
+		return nil, errs.E(errs.NotFound, "chunk %s is not stored", hash)
+	}
+	return io.NopCloser(bytes.NewReader(b)), nil
+}
+
+// Copying many small chunks into a local store (a pull) stores them in
+// packs, a few syscalls and one registration per batch; large ones stay
+// files of their own. A chunk whose bytes do not match its hash fails its
+// batch, which registers nothing, and names the chunk.
+func TestCopySmallChunksInPacks(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		src := mapSource{chunks: map[string][]byte{}}
+		var chunks []Chunk
+		for i := range 300 {
+			b := randBytes(uint64(500+i), 20_000+i) // 4 MB, then...
+			if i >= 200 {
+				b = randBytes(uint64(500+i), 60_000) // ...6 MB more: two batches of up to 8 MiB
+			}
+			h := hashOf(string(b))
+			src.chunks[h] = b
+			chunks = append(chunks, Chunk{Hash: h, Size: int64(len(b))})
+		}
+		big := randBytes(499, ChunkMin+10)
+		src.chunks[hashOf(string(big))] = big
+		chunks = append(chunks, Chunk{Hash: hashOf(string(big)), Size: int64(len(big))}, chunks[0]) // and a repeat
+		var last int64
+		st, err := CopyChunks(e.ctx, e.svc, src, chunks, CopyOptions{Progress: func(done, total int64) { last = done }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var total int64
+		for _, b := range src.chunks {
+			total += int64(len(b))
+		}
+		if st.Chunks != 301 || st.Bytes != total || last != total {
+			t.Fatalf("copy %+v (progress %d), want 301 chunks, %d bytes", st, last, total)
+		}
+		if packs := packFiles(t, e); len(packs) != 2 {
+			t.Fatalf("packs %v, want 2", packs)
+		}
+		if n := looseFiles(t, e); n != 1 {
+			t.Fatalf("%d chunk files of their own, want 1 (the large chunk)", n)
+		}
+		for h, b := range src.chunks {
+			rc, err := e.svc.GetChunk(e.ctx, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil || !bytes.Equal(got, b) {
+				t.Fatalf("chunk %s read back %d bytes, %v", h, len(got), err)
+			}
+		}
+		// Again: nothing is missing, nothing copied.
+		if st, err := CopyChunks(e.ctx, e.svc, src, chunks, CopyOptions{}); err != nil || st.Chunks != 0 || st.Present != 301 {
+			t.Fatalf("second copy %+v, %v", st, err)
+		}
+
+		// A source serving wrong bytes for one chunk of a new batch.
+		src2 := mapSource{chunks: map[string][]byte{}, bad: map[string][]byte{}}
+		var more []Chunk
+		for i := range 20 {
+			b := randBytes(uint64(900+i), 5000)
+			h := hashOf(string(b))
+			src2.chunks[h] = b
+			more = append(more, Chunk{Hash: h, Size: int64(len(b))})
+		}
+		src2.bad[more[7].Hash] = randBytes(1, 5000)
+		_, err = CopyChunks(e.ctx, e.svc, src2, more, CopyOptions{})
+		wantCode(t, err, errs.Invalid, more[7].Hash)
+		hashes := make([]string, len(more))
+		for i, c := range more {
+			hashes[i] = c.Hash
+		}
+		if missing, err := e.svc.MissingChunks(e.ctx, hashes); err != nil || len(missing) != len(more) {
+			t.Fatalf("after a failed batch %d of %d chunks are missing (%v)", len(missing), len(more), err)
+		}
+		// One of the wrong size is refused before it is hashed.
+		src2.bad[more[7].Hash] = randBytes(1, 5001)
+		_, err = CopyChunks(e.ctx, e.svc, src2, more, CopyOptions{})
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), more[7].Hash) {
+			t.Fatalf("a chunk of the wrong size: %v", err)
 		}
 	})
 }

@@ -74,8 +74,62 @@ func CopyChunks(ctx context.Context, dst ChunkStore, src ChunkSource, chunks []C
 		done, copied atomic.Int64
 		mu           sync.Mutex
 	)
+	report := func(n int64) {
+		if opts.Progress != nil {
+			mu.Lock()
+			opts.Progress(n, total)
+			mu.Unlock()
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(workers)
+	// A destination that stores small chunks better in batches (a local
+	// Service: one pack, one sync, one registration) gets them so, in
+	// batches of about a pack; each batch is read by one worker.
+	if b, ok := dst.(chunkBatcher); ok {
+		var large []string
+		var batch []string
+		var batchBytes int64
+		flush := func() {
+			hs := batch
+			batch, batchBytes = nil, 0
+			g.Go(func() error {
+				chunks := make([]chunkData, 0, len(hs))
+				var n int64
+				for _, h := range hs {
+					data, err := readChunk(gctx, src, h, size[h])
+					if err != nil {
+						return err
+					}
+					chunks = append(chunks, chunkData{Hash: h, Data: data})
+					n += int64(len(data))
+				}
+				if err := b.putChunks(gctx, chunks); err != nil {
+					return fmt.Errorf("copying %d chunks: %w", len(chunks), err)
+				}
+				copied.Add(int64(len(chunks)))
+				report(done.Add(n))
+				return nil
+			})
+		}
+		for _, h := range missing {
+			if size[h] <= 0 || size[h] >= packMaxChunk {
+				large = append(large, h)
+				continue
+			}
+			if gctx.Err() != nil {
+				break
+			}
+			batch = append(batch, h)
+			if batchBytes += size[h]; batchBytes >= packTarget {
+				flush()
+			}
+		}
+		if len(batch) > 0 && gctx.Err() == nil {
+			flush()
+		}
+		missing = large
+	}
 	for _, h := range missing {
 		if gctx.Err() != nil {
 			break
@@ -90,12 +144,7 @@ func CopyChunks(ctx context.Context, dst ChunkStore, src ChunkSource, chunks []C
 				return fmt.Errorf("copying chunk %s: %w", h, err)
 			}
 			copied.Add(1)
-			n := done.Add(size[h])
-			if opts.Progress != nil {
-				mu.Lock()
-				opts.Progress(n, total)
-				mu.Unlock()
-			}
+			report(done.Add(size[h]))
 			return nil
 		})
 	}
@@ -107,6 +156,24 @@ func CopyChunks(ctx context.Context, dst ChunkStore, src ChunkSource, chunks []C
 	}
 	st.Chunks, st.Bytes = copied.Load(), done.Load()
 	return st, nil
+}
+
+// readChunk reads a whole small chunk from src; a chunk of another size
+// than the manifest says is refused (its hash is checked by the store).
+func readChunk(ctx context.Context, src ChunkSource, hash string, size int64) ([]byte, error) {
+	rc, err := src.GetChunk(ctx, hash)
+	if err != nil {
+		return nil, fmt.Errorf("reading chunk %s: %w", hash, err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, size+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading chunk %s: %w", hash, err)
+	}
+	if int64(len(data)) != size {
+		return nil, fmt.Errorf("reading chunk %s: %w: %d bytes, the manifest says %d", hash, ErrCorrupt, len(data), size)
+	}
+	return data, nil
 }
 
 // Service is both ends of a transfer.
