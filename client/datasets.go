@@ -1,8 +1,10 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -228,9 +230,16 @@ func (c *Client) DatasetGC(ctx context.Context, dryRun bool, grace time.Duration
 	return out, err
 }
 
+// The client is both ends of a transfer, like a dataset.Service.
+var (
+	_ dataset.ChunkStore   = (*Client)(nil)
+	_ dataset.ChunkSource  = (*Client)(nil)
+	_ dataset.ChunkBatcher = (*Client)(nil)
+)
+
 // MissingChunks returns the hashes the server does not hold, asking in
-// batches. With GetChunk and PutChunk it makes the client a
-// dataset.ChunkStore and dataset.ChunkSource.
+// batches. With GetChunk, PutChunk and PutChunks it makes the client a
+// dataset.ChunkStore, ChunkSource and ChunkBatcher.
 func (c *Client) MissingChunks(ctx context.Context, hashes []string) ([]string, error) {
 	missing := []string{}
 	const batch = 10_000
@@ -250,6 +259,33 @@ func (c *Client) MissingChunks(ctx context.Context, hashes []string) ([]string, 
 // PutChunk uploads a chunk, streaming r; the server verifies its hash.
 func (c *Client) PutChunk(ctx context.Context, hash string, r io.Reader) error {
 	resp, err := c.raw(ctx, http.MethodPut, "/api/v1/chunks/"+url.PathEscape(hash), r)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return nil
+}
+
+// PutChunks uploads small chunks (each under dataset.BatchChunkMax bytes,
+// at most dataset.MaxBatchBytes in all) in one request; the server verifies
+// every hash and stores all of them or none. A server without the batch
+// endpoint gets them one by one.
+func (c *Client) PutChunks(ctx context.Context, chunks []dataset.ChunkData) error {
+	var body bytes.Buffer
+	if err := dataset.EncodeChunkBatch(&body, chunks); err != nil {
+		return err
+	}
+	resp, err := c.raw(ctx, http.MethodPost, "/api/v1/chunks/batch", &body)
+	var e *Error
+	if errors.As(err, &e) && (e.Status == http.StatusNotFound || e.Status == http.StatusMethodNotAllowed) {
+		for _, ch := range chunks {
+			if err := c.PutChunk(ctx, ch.Hash, bytes.NewReader(ch.Data)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -5,9 +5,14 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/mlcycle/mlcycle/client"
@@ -179,5 +184,36 @@ func TestIntegrationDatasetPushRefusesCorruptChunk(t *testing.T) {
 	m := dataset.Manifest{Format: dataset.ManifestFormat, Files: []dataset.FileEntry{{Path: "a", Size: 9, Hash: h}}}
 	if _, err := c.RecordDatasetVersion(ctx, "x", "", m); !errors.As(err, &e) || e.Status != 400 {
 		t.Fatalf("record with a missing chunk: %v", err)
+	}
+}
+
+// A server without the batch endpoint (an older one) gets a batch chunk by
+// chunk.
+func TestPutChunksFallsBackToSingleUploads(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/chunks/batch", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"error_code":"ENDPOINT_NOT_FOUND","message":"no such endpoint"}`))
+	})
+	mux.HandleFunc("PUT /api/v1/chunks/{hash}", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, r.PathValue("hash")+"="+string(b))
+		mu.Unlock()
+		_, _ = w.Write([]byte(`{}`))
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	c, err := client.New(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := strings.Repeat("a", 64), strings.Repeat("b", 64)
+	err = c.PutChunks(context.Background(), []dataset.ChunkData{{Hash: a, Data: []byte("one")}, {Hash: b, Data: []byte("two")}})
+	if err != nil || !slices.Equal(got, []string{a + "=one", b + "=two"}) {
+		t.Fatalf("fallback uploads %v, %v", got, err)
 	}
 }

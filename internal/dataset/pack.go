@@ -3,6 +3,7 @@ package dataset
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -460,39 +461,43 @@ func (s *Service) repack(ctx context.Context, name string) error {
 	return nil
 }
 
-// chunkData is a whole chunk in memory.
-type chunkData struct {
+// ChunkData is a whole chunk in memory.
+type ChunkData struct {
 	Hash string
 	Data []byte
 }
 
-// chunkBatcher is a ChunkStore that stores small chunks better in batches
-// than one by one: a Service, which writes a batch as one pack, makes it
-// durable with one sync and registers it in one transaction (PutChunk
-// fsyncs and registers each chunk on its own).
-type chunkBatcher interface {
-	putChunks(ctx context.Context, chunks []chunkData) error
+// ChunkBatcher is a ChunkStore that stores small chunks better in batches
+// than one by one. A Service writes a batch as one pack, makes it durable
+// with one sync and registers it in one transaction (PutChunk fsyncs and
+// registers each chunk on its own); the client sends a batch in one
+// request to a server that does the same.
+type ChunkBatcher interface {
+	PutChunks(ctx context.Context, chunks []ChunkData) error
 }
 
-// putChunks stores small chunks (each under packMaxChunk bytes), verifying
-// every hash first: one bad chunk stores nothing of the batch. Chunks
+// PutChunks stores small chunks (each under BatchChunkMax bytes, at most
+// MaxBatchBytes in all), verifying every hash first: one bad chunk stores
+// nothing of the batch and is an errs.Invalid error naming it. Chunks
 // already stored are skipped.
-func (s *Service) putChunks(ctx context.Context, chunks []chunkData) error {
+func (s *Service) PutChunks(ctx context.Context, chunks []ChunkData) error {
 	var total int
 	hashes := make([]string, len(chunks))
 	for i, c := range chunks {
-		if err := checkHash("hash", c.Hash); err != nil {
+		if err := checkHash(fmt.Sprintf("chunks[%d]", i), c.Hash); err != nil {
 			return err
 		}
-		if len(c.Data) == 0 || len(c.Data) >= packMaxChunk {
-			return fmt.Errorf("chunk %s: %d bytes cannot be stored in a batch", c.Hash, len(c.Data))
+		if len(c.Data) == 0 || len(c.Data) >= BatchChunkMax {
+			return errs.E(errs.Invalid, "chunk %s: %d bytes; a batch holds chunks of 1 to %d bytes", c.Hash, len(c.Data), BatchChunkMax-1)
+		}
+		if total += len(c.Data); total > MaxBatchBytes {
+			return errs.E(errs.Invalid, "a batch holds at most %d bytes of chunks", MaxBatchBytes)
 		}
 		sum := blake3.Sum256(c.Data)
 		if got := hex.EncodeToString(sum[:]); got != c.Hash {
 			return errs.E(errs.Invalid, "chunk content hashes to %s, not %s: refused", got, c.Hash)
 		}
 		hashes[i] = c.Hash
-		total += len(c.Data)
 	}
 	epoch, err := s.gcEpoch(ctx)
 	if err != nil {
@@ -537,4 +542,67 @@ func (s *Service) putChunks(ctx context.Context, chunks []chunkData) error {
 		added[i].Pack = name
 	}
 	return s.registerStored(ctx, added, nil, epoch)
+}
+
+// Limits of a chunk batch (PutChunks, and its wire form).
+const (
+	BatchChunkMax = packMaxChunk // chunks of a batch are smaller
+	MaxBatchBytes = 16 << 20     // chunk bytes in one batch
+)
+
+// EncodeChunkBatch writes chunks in the wire form of a batch upload: for
+// each, its 32-byte hash, its length as 4 big-endian bytes, its bytes.
+func EncodeChunkBatch(w io.Writer, chunks []ChunkData) error {
+	var head [36]byte
+	for _, c := range chunks {
+		h, err := hex.DecodeString(c.Hash)
+		if err != nil || len(h) != 32 {
+			return fmt.Errorf("chunk hash %q is not 64 hex digits", c.Hash)
+		}
+		copy(head[:32], h)
+		binary.BigEndian.PutUint32(head[32:], uint32(len(c.Data)))
+		if _, err := w.Write(head[:]); err != nil {
+			return err
+		}
+		if _, err := w.Write(c.Data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DecodeChunkBatch reads a batch written by EncodeChunkBatch. Bad framing
+// or a batch beyond the limits is an errs.Invalid error; the hashes are
+// checked by PutChunks.
+func DecodeChunkBatch(r io.Reader) ([]ChunkData, error) {
+	var out []ChunkData
+	var total int
+	var head [36]byte
+	for {
+		if _, err := io.ReadFull(r, head[:]); err != nil {
+			if err == io.EOF {
+				return out, nil
+			}
+			if err == io.ErrUnexpectedEOF {
+				return nil, errs.E(errs.Invalid, "chunk batch: cut short in the header of chunk %d", len(out)+1)
+			}
+			return nil, err
+		}
+		n := int(binary.BigEndian.Uint32(head[32:]))
+		hash := hex.EncodeToString(head[:32])
+		if n == 0 || n >= BatchChunkMax {
+			return nil, errs.E(errs.Invalid, "chunk batch: chunk %s is %d bytes; a batch holds chunks of 1 to %d bytes", hash, n, BatchChunkMax-1)
+		}
+		if total += n; total > MaxBatchBytes {
+			return nil, errs.E(errs.Invalid, "chunk batch: more than %d bytes of chunks", MaxBatchBytes)
+		}
+		data := make([]byte, n)
+		if _, err := io.ReadFull(r, data); err != nil {
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return nil, errs.E(errs.Invalid, "chunk batch: chunk %s cut short", hash)
+			}
+			return nil, err
+		}
+		out = append(out, ChunkData{Hash: hash, Data: data})
+	}
 }

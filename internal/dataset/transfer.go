@@ -84,9 +84,10 @@ func CopyChunks(ctx context.Context, dst ChunkStore, src ChunkSource, chunks []C
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(workers)
 	// A destination that stores small chunks better in batches (a local
-	// Service: one pack, one sync, one registration) gets them so, in
-	// batches of about a pack; each batch is read by one worker.
-	if b, ok := dst.(chunkBatcher); ok {
+	// Service: one pack, one sync, one registration; a server through the
+	// client: one request, the same there) gets them so, in batches of
+	// about a pack; each batch is read by one worker.
+	if b, ok := dst.(ChunkBatcher); ok {
 		var large []string
 		var batch []string
 		var batchBytes int64
@@ -94,17 +95,17 @@ func CopyChunks(ctx context.Context, dst ChunkStore, src ChunkSource, chunks []C
 			hs := batch
 			batch, batchBytes = nil, 0
 			g.Go(func() error {
-				chunks := make([]chunkData, 0, len(hs))
+				chunks := make([]ChunkData, 0, len(hs))
 				var n int64
 				for _, h := range hs {
 					data, err := readChunk(gctx, src, h, size[h])
 					if err != nil {
 						return err
 					}
-					chunks = append(chunks, chunkData{Hash: h, Data: data})
+					chunks = append(chunks, ChunkData{Hash: h, Data: data})
 					n += int64(len(data))
 				}
-				if err := b.putChunks(gctx, chunks); err != nil {
+				if err := b.PutChunks(gctx, chunks); err != nil {
 					return fmt.Errorf("copying %d chunks: %w", len(chunks), err)
 				}
 				copied.Add(int64(len(chunks)))
@@ -113,7 +114,7 @@ func CopyChunks(ctx context.Context, dst ChunkStore, src ChunkSource, chunks []C
 			})
 		}
 		for _, h := range missing {
-			if size[h] <= 0 || size[h] >= packMaxChunk {
+			if size[h] <= 0 || size[h] >= BatchChunkMax {
 				large = append(large, h)
 				continue
 			}
@@ -178,6 +179,7 @@ func readChunk(ctx context.Context, src ChunkSource, hash string, size int64) ([
 
 // Service is both ends of a transfer.
 var (
-	_ ChunkStore  = (*Service)(nil)
-	_ ChunkSource = (*Service)(nil)
+	_ ChunkStore   = (*Service)(nil)
+	_ ChunkSource  = (*Service)(nil)
+	_ ChunkBatcher = (*Service)(nil)
 )

@@ -19,6 +19,10 @@ import (
 // the service (which verifies size and hash) reports an oversized chunk.
 const chunkBodyLimit = dataset.ChunkMax + 1<<20
 
+// batchBodyLimit bounds one batch upload: the most chunk bytes a batch may
+// hold and the 36-byte header of each of the most chunks they can be.
+const batchBodyLimit = dataset.MaxBatchBytes + 36*dataset.MaxBatchBytes/64 + 1<<10
+
 // registerDatasets registers the /api/v1 dataset and chunk routes.
 func (a *API) registerDatasets() {
 	a.handle("GET", "/api/v1/datasets", RoleViewer, a.listDatasets)
@@ -35,6 +39,7 @@ func (a *API) registerDatasets() {
 
 	a.handle("POST", "/api/v1/chunks/missing", RoleViewer, a.missingChunks)
 	a.handle("PUT", "/api/v1/chunks/{hash}", RoleEditor, a.putChunk, withBodyLimit(chunkBodyLimit))
+	a.handle("POST", "/api/v1/chunks/batch", RoleEditor, a.putChunks, withBodyLimit(batchBodyLimit))
 	a.handleRaw("GET", "/api/v1/chunks/{hash}", RoleViewer, a.getChunk)
 }
 
@@ -363,6 +368,29 @@ func (a *API) putChunk(r *http.Request) (any, error) {
 		return nil, err
 	}
 	return struct{}{}, nil
+}
+
+// putChunks stores a batch of small chunks (dataset.EncodeChunkBatch), all
+// or none.
+func (a *API) putChunks(r *http.Request) (any, error) {
+	s, err := a.datasetsOrErr()
+	if err != nil {
+		return nil, err
+	}
+	chunks, err := dataset.DecodeChunkBatch(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge(mbe.Limit)
+		}
+		return nil, err
+	}
+	if err := s.PutChunks(r.Context(), chunks); err != nil {
+		return nil, err
+	}
+	return struct {
+		Chunks int `json:"chunks"`
+	}{len(chunks)}, nil
 }
 
 func (a *API) getChunk(w http.ResponseWriter, r *http.Request) {

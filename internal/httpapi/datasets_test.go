@@ -111,6 +111,46 @@ func TestDatasetRoutes(t *testing.T) {
 		if res.body != `{"missing":[]}`+"\n" {
 			t.Fatalf("missing after put: %s", res.body)
 		}
+
+		// A batch: all of it or none.
+		one, two := []byte("batch one\n"), []byte("batch two\n")
+		batch := func(cs ...dataset.ChunkData) string {
+			var b strings.Builder
+			if err := dataset.EncodeChunkBatch(&b, cs); err != nil {
+				t.Fatal(err)
+			}
+			return b.String()
+		}
+		good := batch(dataset.ChunkData{Hash: hashOf(one), Data: one}, dataset.ChunkData{Hash: hashOf(two), Data: two}, dataset.ChunkData{Hash: h, Data: body})
+		bad := batch(dataset.ChunkData{Hash: hashOf(one), Data: one}, dataset.ChunkData{Hash: hashOf(two), Data: one})
+		both := `{"hashes":["` + hashOf(one) + `","` + hashOf(two) + `"]}`
+		if res = env.do(t, "POST", "/api/v1/chunks/batch", bad, ed); res.status != 400 || !strings.Contains(res.body, hashOf(two)) {
+			t.Fatalf("batch with a wrong chunk: %d %s", res.status, res.body)
+		}
+		for _, cut := range []string{good[:20], good[:50]} {
+			if res = env.do(t, "POST", "/api/v1/chunks/batch", cut, ed); res.status != 400 || !strings.Contains(res.body, "cut short") {
+				t.Fatalf("truncated batch: %d %s", res.status, res.body)
+			}
+		}
+		huge := good[:32] + "\x00\x10\x00\x00" // a chunk of 1 MiB: too large for a batch
+		if res = env.do(t, "POST", "/api/v1/chunks/batch", huge, ed); res.status != 400 || !strings.Contains(res.body, "1048576 bytes") {
+			t.Fatalf("batch with a large chunk: %d %s", res.status, res.body)
+		}
+		if res = env.do(t, "POST", "/api/v1/chunks/batch", good, vic); res.status != 403 {
+			t.Fatalf("viewer batch: %d", res.status)
+		}
+		if res = env.do(t, "POST", "/api/v1/chunks/missing", both, vic); !strings.Contains(res.body, hashOf(one)) || !strings.Contains(res.body, hashOf(two)) {
+			t.Fatalf("refused batches stored chunks: %s", res.body)
+		}
+		if res = env.do(t, "POST", "/api/v1/chunks/batch", good, ed); res.status != 200 || res.body != `{"chunks":3}`+"\n" {
+			t.Fatalf("batch: %d %s", res.status, res.body)
+		}
+		if res = env.do(t, "POST", "/api/v1/chunks/missing", both, vic); res.body != `{"missing":[]}`+"\n" {
+			t.Fatalf("missing after batch: %s", res.body)
+		}
+		if res = env.do(t, "GET", "/api/v1/chunks/"+hashOf(two), "", vic); res.status != 200 || res.body != string(two) {
+			t.Fatalf("get batched chunk: %d %q", res.status, res.body)
+		}
 		res = env.do(t, "POST", "/api/v1/datasets/iris/versions", string(rec), ed)
 		var out struct{ Version VersionJSON }
 		decodeInto(t, res, &out)
