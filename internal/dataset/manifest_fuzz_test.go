@@ -1,8 +1,11 @@
 package dataset
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
+
+	"github.com/mlcycle/mlcycle/internal/errs"
 )
 
 // FuzzManifest feeds arbitrary JSON to what a server does with a pushed
@@ -57,6 +60,42 @@ func FuzzManifest(f *testing.F) {
 		}
 		if back.Digest() != n.Digest() {
 			t.Fatalf("digest changed through encoding: %s -> %s", n.Digest(), back.Digest())
+		}
+	})
+}
+
+// FuzzChunkBatch feeds arbitrary bytes to what a server does with a batch
+// upload before storing it: decode. Nothing may panic; a batch that
+// decodes is within the limits and encodes back to the same bytes.
+func FuzzChunkBatch(f *testing.F) {
+	var good bytes.Buffer
+	if err := EncodeChunkBatch(&good, []ChunkData{{Hash: hashOf("a"), Data: []byte("a")}, {Hash: hashOf("bc"), Data: []byte("bc")}}); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good.Bytes())
+	f.Add(good.Bytes()[:40])
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		chunks, err := DecodeChunkBatch(bytes.NewReader(data))
+		if err != nil {
+			if errs.CodeOf(err) != errs.Invalid {
+				t.Fatalf("decode error of kind %v: %v", errs.CodeOf(err), err)
+			}
+			return
+		}
+		var total int
+		for _, c := range chunks {
+			if len(c.Data) == 0 || len(c.Data) >= BatchChunkMax || checkHash("", c.Hash) != nil {
+				t.Fatalf("decoded a chunk outside the limits: %d bytes, hash %q", len(c.Data), c.Hash)
+			}
+			total += len(c.Data)
+		}
+		if total > MaxBatchBytes {
+			t.Fatalf("decoded %d bytes", total)
+		}
+		var again bytes.Buffer
+		if err := EncodeChunkBatch(&again, chunks); err != nil || !bytes.Equal(again.Bytes(), data) {
+			t.Fatalf("re-encoding differs (%v)", err)
 		}
 	})
 }
