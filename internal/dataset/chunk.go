@@ -39,8 +39,14 @@ const (
 // buffer is twice ChunkMax: with exactly ChunkMax the reader would slide
 // the unread tail to the front after nearly every chunk.
 func newChunker(r io.Reader) (*chunkers.Chunker, error) {
+	return newChunkerBuffer(r, 2*ChunkMax)
+}
+
+// newChunkerBuffer is newChunker with a scan buffer of n bytes (at least
+// ChunkMax).
+func newChunkerBuffer(r io.Reader, n int) (*chunkers.Chunker, error) {
 	opts := &chunkers.ChunkerOpts{MinSize: ChunkMin, NormalSize: ChunkNormal, MaxSize: ChunkMax}
-	return chunkers.NewChunkerBuffer(ChunkAlgorithm, r, opts, make([]byte, 2*ChunkMax))
+	return chunkers.NewChunkerBuffer(ChunkAlgorithm, r, opts, make([]byte, n))
 }
 
 // hashPipeline hashes files and stores their chunks. Each file is read by

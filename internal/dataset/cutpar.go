@@ -82,7 +82,9 @@ func (p *hashPipeline) cutJunction(ctx context.Context, r io.Reader, from int64,
 	p.junctionMu.Lock()
 	defer p.junctionMu.Unlock()
 	if p.junction == nil {
-		c, err := newChunker(r)
+		// The smallest buffer a cutter takes: a junction is a chunk or
+		// two, and this one is on top of the pool's.
+		c, err := newChunkerBuffer(r, ChunkMax)
 		if err != nil {
 			return err
 		}
