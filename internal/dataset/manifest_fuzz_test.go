@@ -83,6 +83,9 @@ func FuzzChunkBatch(f *testing.F) {
 			}
 			return
 		}
+		if len(chunks) > MaxBatchChunks {
+			t.Fatalf("decoded %d chunks", len(chunks))
+		}
 		var total int
 		for _, c := range chunks {
 			if len(c.Data) == 0 || len(c.Data) >= BatchChunkMax || checkHash("", c.Hash) != nil {

@@ -477,10 +477,13 @@ type ChunkBatcher interface {
 }
 
 // PutChunks stores small chunks (each under BatchChunkMax bytes, at most
-// MaxBatchBytes in all), verifying every hash first: one bad chunk stores
+// MaxBatchChunks of them and MaxBatchBytes in all), verifying every hash first: one bad chunk stores
 // nothing of the batch and is an errs.Invalid error naming it. Chunks
 // already stored are skipped.
 func (s *Service) PutChunks(ctx context.Context, chunks []ChunkData) error {
+	if len(chunks) > MaxBatchChunks {
+		return errs.E(errs.Invalid, "a batch holds at most %d chunks, got %d", MaxBatchChunks, len(chunks))
+	}
 	var total int
 	hashes := make([]string, len(chunks))
 	for i, c := range chunks {
@@ -546,8 +549,9 @@ func (s *Service) PutChunks(ctx context.Context, chunks []ChunkData) error {
 
 // Limits of a chunk batch (PutChunks, and its wire form).
 const (
-	BatchChunkMax = packMaxChunk // chunks of a batch are smaller
-	MaxBatchBytes = 16 << 20     // chunk bytes in one batch
+	BatchChunkMax  = packMaxChunk // chunks of a batch are smaller
+	MaxBatchBytes  = 16 << 20     // chunk bytes in one batch
+	MaxBatchChunks = 10_000       // chunks in one batch
 )
 
 // EncodeChunkBatch writes chunks in the wire form of a batch upload: for
@@ -587,6 +591,9 @@ func DecodeChunkBatch(r io.Reader) ([]ChunkData, error) {
 				return nil, errs.E(errs.Invalid, "chunk batch: cut short in the header of chunk %d", len(out)+1)
 			}
 			return nil, err
+		}
+		if len(out) == MaxBatchChunks {
+			return nil, errs.E(errs.Invalid, "chunk batch: more than %d chunks", MaxBatchChunks)
 		}
 		n := int(binary.BigEndian.Uint32(head[32:]))
 		hash := hex.EncodeToString(head[:32])

@@ -500,3 +500,35 @@ func TestCopySmallChunksInPacks(t *testing.T) {
 		}
 	})
 }
+
+// Batches are bounded in chunks as well as bytes: many tiny chunks travel
+// in several batches, and a batch of too many is refused on the wire.
+func TestChunkBatchCountLimit(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		src := mapSource{chunks: map[string][]byte{}}
+		var chunks []Chunk
+		for i := range MaxBatchChunks + 50 {
+			b := []byte(fmt.Sprintf("tiny %d", i))
+			h := hashOf(string(b))
+			src.chunks[h] = b
+			chunks = append(chunks, Chunk{Hash: h, Size: int64(len(b))})
+		}
+		st, err := CopyChunks(e.ctx, e.svc, src, chunks, CopyOptions{})
+		if err != nil || st.Chunks != int64(len(chunks)) {
+			t.Fatalf("copy %+v, %v", st, err)
+		}
+		if packs := packFiles(t, e); len(packs) != 2 {
+			t.Fatalf("%d packs, want 2 batches", len(packs))
+		}
+	})
+	var wire bytes.Buffer
+	many := make([]ChunkData, MaxBatchChunks+1)
+	for i := range many {
+		many[i] = ChunkData{Hash: hashOf("x"), Data: []byte("x")}
+	}
+	if err := EncodeChunkBatch(&wire, many); err != nil {
+		t.Fatal(err)
+	}
+	_, err := DecodeChunkBatch(&wire)
+	wantCode(t, err, errs.Invalid, "more than 10000 chunks")
+}

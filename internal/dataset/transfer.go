@@ -122,7 +122,7 @@ func CopyChunks(ctx context.Context, dst ChunkStore, src ChunkSource, chunks []C
 				break
 			}
 			batch = append(batch, h)
-			if batchBytes += size[h]; batchBytes >= packTarget {
+			if batchBytes += size[h]; batchBytes >= packTarget || len(batch) == MaxBatchChunks {
 				flush()
 			}
 		}

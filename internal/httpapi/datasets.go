@@ -20,8 +20,8 @@ import (
 const chunkBodyLimit = dataset.ChunkMax + 1<<20
 
 // batchBodyLimit bounds one batch upload: the most chunk bytes a batch may
-// hold and the 36-byte header of each of the most chunks they can be.
-const batchBodyLimit = dataset.MaxBatchBytes + 36*dataset.MaxBatchBytes/64 + 1<<10
+// hold and a 36-byte header for each of the most chunks it may hold.
+const batchBodyLimit = dataset.MaxBatchBytes + 36*dataset.MaxBatchChunks
 
 // registerDatasets registers the /api/v1 dataset and chunk routes.
 func (a *API) registerDatasets() {
