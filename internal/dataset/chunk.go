@@ -3,6 +3,7 @@ package dataset
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -329,7 +330,6 @@ func (p *hashPipeline) hashLarge(ctx context.Context, f *os.File, lf localFile) 
 		outs    []*chunkOut
 		wg      sync.WaitGroup
 		readErr error
-		total   int64
 	)
 	for {
 		b, err := p.getBuf(ctx)
@@ -354,7 +354,6 @@ func (p *hashPipeline) hashLarge(ctx context.Context, f *os.File, lf localFile) 
 		b.data = append(b.b[:0], data...)
 		out := &chunkOut{size: int64(len(b.data))}
 		outs = append(outs, out)
-		total += out.size
 		p.progress.Add(out.size)
 		wg.Add(1)
 		p.jobs <- chunkJob{buf: b, out: out, wg: &wg}
@@ -366,12 +365,23 @@ func (p *hashPipeline) hashLarge(ctx context.Context, f *os.File, lf localFile) 
 	if readErr != nil {
 		return hashed{}, readErr
 	}
+	return fileOfChunks(lf, outs)
+}
+
+// fileOfChunks is what hashing a file found, given what the chunk workers
+// found of each of its chunks, in order.
+func fileOfChunks(lf localFile, outs []*chunkOut) (hashed, error) {
 	chunks := make([]Chunk, len(outs))
+	var total int64
 	for i, o := range outs {
 		if o.err != nil {
+			if errors.Is(o.err, io.ErrUnexpectedEOF) { // a worker read the file short
+				return hashed{}, errs.E(errs.Invalid, "%s changed while it was being added; add it again once it is complete", lf.rel)
+			}
 			return hashed{}, o.err
 		}
 		chunks[i] = Chunk{Hash: o.hash, Size: o.size}
+		total += o.size
 	}
 	if len(chunks) == 1 {
 		// The file is its only chunk: its hash is the chunk's.

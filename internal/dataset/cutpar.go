@@ -298,24 +298,5 @@ func (p *hashPipeline) hashLargeParallel(ctx context.Context, f *os.File, lf loc
 		}
 		return hashed{}, errs.E(errs.Invalid, "cannot read %s: %v", lf.rel, pathErr(err))
 	}
-	chunks := make([]Chunk, len(outs))
-	var total int64
-	for i, o := range outs {
-		if o.err != nil {
-			if errors.Is(o.err, io.ErrUnexpectedEOF) {
-				return hashed{}, errs.E(errs.Invalid, "%s changed while it was being added; add it again once it is complete", lf.rel)
-			}
-			return hashed{}, o.err
-		}
-		chunks[i] = Chunk{Hash: o.hash, Size: o.size}
-		total += o.size
-	}
-	if len(chunks) == 1 {
-		return hashed{hash: chunks[0].Hash, size: total}, nil
-	}
-	hash, err := ChunkListHash(chunks)
-	if err != nil {
-		return hashed{}, fmt.Errorf("hashing %s: %w", lf.rel, err)
-	}
-	return hashed{hash: hash, size: total, chunks: chunks}, nil
+	return fileOfChunks(lf, outs)
 }

@@ -41,6 +41,26 @@ func looseFiles(t *testing.T, e *env) int {
 	return len(names)
 }
 
+// addThenKeepFirst adds n files of size random bytes as version 1 of "ds"
+// (one pack), then version 2 with the first file only, which keeps the
+// first chunk of that pack in use once version 1 is removed. It returns
+// the folder (holding the first file only) and the first file's bytes.
+func addThenKeepFirst(t *testing.T, e *env, seed uint64, n, size int) (string, []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	for i := range n {
+		writeFile(t, dir, fmt.Sprintf("f%d.bin", i), randBytes(seed+uint64(i), size))
+	}
+	e.add(t, "ds", dir)
+	for i := 1; i < n; i++ {
+		if err := os.Remove(filepath.Join(dir, fmt.Sprintf("f%d.bin", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.add(t, "ds", dir)
+	return dir, randBytes(seed, size)
+}
+
 // Small chunks go into packs, a few megabytes each; large ones stay files
 // of their own. Everything reads back, and a second add of the same files
 // stores nothing.
@@ -162,22 +182,11 @@ func TestCorruptPackedChunkDetected(t *testing.T) {
 // than the grace period.
 func TestGCCollectsPacks(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
-		d1 := t.TempDir()
-		for i := range 10 {
-			writeFile(t, d1, fmt.Sprintf("f%d.bin", i), randBytes(uint64(100+i), 50_000))
-		}
-		e.add(t, "ds", d1) // v1: f0..f9, one pack
+		d1, _ := addThenKeepFirst(t, e, 100, 10, 50_000) // v1: f0..f9 in one pack; v2: f0
 		first := packFiles(t, e)
 		if len(first) != 1 {
-			t.Fatalf("packs after v1: %v", first)
+			t.Fatalf("packs after v1 and v2: %v", first)
 		}
-		// v2 keeps f0 only (same chunk, same pack).
-		for i := 1; i < 10; i++ {
-			if err := os.Remove(filepath.Join(d1, fmt.Sprintf("f%d.bin", i))); err != nil {
-				t.Fatal(err)
-			}
-		}
-		e.add(t, "ds", d1)
 		// v3 (another dataset): g0..g3 in a pack of their own, of which
 		// g0..g2 stay in use.
 		d3 := t.TempDir()
@@ -267,16 +276,8 @@ func TestGCCollectsPacks(t *testing.T) {
 // reports it and leaves the pack, so nothing more is lost.
 func TestRepackRefusesCorruptChunk(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
-		dir := t.TempDir()
-		for i := range 4 {
-			writeFile(t, dir, fmt.Sprintf("f%d.bin", i), randBytes(uint64(300+i), 40_000))
-		}
-		e.add(t, "ds", dir)
-		for i := 1; i < 4; i++ {
-			_ = os.Remove(filepath.Join(dir, fmt.Sprintf("f%d.bin", i)))
-		}
-		e.add(t, "ds", dir)
-		keep := hashOf(string(randBytes(300, 40_000)))
+		_, first := addThenKeepFirst(t, e, 300, 4, 40_000)
+		keep := hashOf(string(first))
 		at, err := e.svc.chunkPlace(e.ctx, keep)
 		if err != nil || at.Pack == "" {
 			t.Fatalf("%+v %v", at, err)
@@ -359,16 +360,7 @@ func slicesContain64(s []int64, v int64) bool {
 // reads it: the old pack is gone, the place is looked up again.
 func TestGetFollowsRepackedChunk(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
-		dir := t.TempDir()
-		for i := range 4 {
-			writeFile(t, dir, fmt.Sprintf("f%d.bin", i), randBytes(uint64(400+i), 30_000))
-		}
-		e.add(t, "ds", dir)
-		for i := 1; i < 4; i++ {
-			_ = os.Remove(filepath.Join(dir, fmt.Sprintf("f%d.bin", i)))
-		}
-		e.add(t, "ds", dir)
-		want := randBytes(400, 30_000)
+		_, want := addThenKeepFirst(t, e, 400, 4, 30_000)
 		hash := hashOf(string(want))
 		before, err := e.svc.chunkPlace(e.ctx, hash)
 		if err != nil {
