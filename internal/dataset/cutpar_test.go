@@ -1,10 +1,8 @@
 package dataset
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,28 +10,6 @@ import (
 
 	chunkers "github.com/PlakarKorp/go-cdc-chunkers"
 )
-
-// sequentialCuts is what one cutter from the start finds: chunk lengths.
-func sequentialCuts(t *testing.T, data []byte) []int64 {
-	t.Helper()
-	c, err := newChunker(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []int64
-	for {
-		b, err := c.Next()
-		if err != nil && err != io.EOF {
-			t.Fatal(err)
-		}
-		if len(b) > 0 {
-			out = append(out, int64(len(b)))
-		}
-		if err == io.EOF || len(b) == 0 {
-			return out
-		}
-	}
-}
 
 // The boundaries found in parallel are one cutter's, whatever the segment
 // size, on data with cut points everywhere (random, CSV), without any

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -237,3 +238,25 @@ func sameTree(t testing.TB, want, got string) {
 }
 
 func storetestSQLite(t testing.TB) *store.DB { return storetest.SQLite(t, testMigrations()) }
+
+// sequentialCuts is what one cutter from the start finds: chunk lengths.
+func sequentialCuts(t *testing.T, data []byte) []int64 {
+	t.Helper()
+	c, err := newChunker(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int64
+	for {
+		b, err := c.Next()
+		if err != nil && err != io.EOF {
+			t.Fatal(err)
+		}
+		if len(b) > 0 {
+			out = append(out, int64(len(b)))
+		}
+		if err == io.EOF || len(b) == 0 {
+			return out
+		}
+	}
+}
