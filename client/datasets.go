@@ -88,6 +88,9 @@ type DatasetGCReport struct {
 	// the small chunks of a local-folder store).
 	Packs    int64 `json:"packs"`
 	Repacked int64 `json:"repacked"`
+	// KeptInPacks is the part of Bytes still on disk in packs that stay
+	// (freed when a later gc removes or rewrites them).
+	KeptInPacks int64 `json:"kept_in_packs"`
 }
 
 // DatasetDiff tells how version To differs from version From.

@@ -1124,13 +1124,16 @@ Run with --dry-run first to see what would go.`,
 			}
 			rep = client.DatasetGCReport{Chunks: r.Chunks, Bytes: r.Bytes, Orphans: r.Orphans, DryRun: r.DryRun,
 				Young: r.Young, YoungBytes: r.YoungBytes, GraceSeconds: int64(r.Grace / time.Second),
-				Packs: r.Packs, Repacked: r.Repacked}
+				Packs: r.Packs, Repacked: r.Repacked, KeptInPacks: r.KeptInPacks}
 		}
 		verb := "deleted"
 		if rep.DryRun {
 			verb = "would delete"
 		}
 		fmt.Fprintf(d.stdout, "%s %s (%s)\n", verb, count(rep.Chunks, "object"), fmtBytes(rep.Bytes))
+		if rep.KeptInPacks > 0 {
+			fmt.Fprintf(d.stdout, "%s of that stays on disk in pack files still in use, until a later gc rewrites them\n", fmtBytes(rep.KeptInPacks))
+		}
 		if rep.Packs > 0 || rep.Repacked > 0 {
 			rewrite := "rewrote"
 			if rep.DryRun {

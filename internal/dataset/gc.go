@@ -59,6 +59,10 @@ type GCReport struct {
 	// on disk when its pack is removed or rewritten.
 	Packs    int64
 	Repacked int64
+	// KeptInPacks is the part of Bytes that stays on disk for now: removed
+	// chunks in packs still more than half in use (or written within the
+	// grace period), freed when a later gc removes or rewrites their pack.
+	KeptInPacks int64
 }
 
 // GC removes the chunks no live version needs: those of removed versions
@@ -119,6 +123,7 @@ func (s *Service) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 	}
 	rep.Packs = int64(len(plan.orphans) + len(plan.emptied))
 	rep.Repacked = int64(len(plan.repack))
+	rep.KeptInPacks = plan.kept
 	if opts.DryRun {
 		return rep, nil
 	}

@@ -316,12 +316,26 @@ type packPlan struct {
 	orphans []packObject // no row ever referred to them: an interrupted add's
 	emptied []packObject // every chunk in them is being collected
 	repack  []packObject // less than half of their bytes are still needed
+	// kept is the bytes of unused chunks in packs that stay: freed when
+	// those packs are emptied or rewritten by a later gc.
+	kept int64
 }
 
 // planPacks sorts the pack files by what is left in them once the unused
 // chunks are forgotten.
-func (s *Service) planPacks(ctx context.Context, packs []packObject, unused []gcChunk) (packPlan, error) {
-	var plan packPlan
+func (s *Service) planPacks(ctx context.Context, packs []packObject, unused []gcChunk) (plan packPlan, err error) {
+	defer func() {
+		// Whatever is not removed or rewritten now stays on disk.
+		gone := map[string]bool{}
+		for _, p := range append(plan.emptied, plan.repack...) {
+			gone[p.name] = true
+		}
+		for _, c := range unused {
+			if c.pack != "" && !gone[c.pack] {
+				plan.kept += c.Size
+			}
+		}
+	}()
 	if len(packs) == 0 {
 		return plan, nil
 	}

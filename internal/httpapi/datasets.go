@@ -304,6 +304,7 @@ type GCReportJSON struct {
 	GraceSeconds int64 `json:"grace_seconds"`
 	Packs        int64 `json:"packs"`
 	Repacked     int64 `json:"repacked"`
+	KeptInPacks  int64 `json:"kept_in_packs"`
 }
 
 func (a *API) gcDatasets(r *http.Request) (any, error) {
@@ -331,7 +332,7 @@ func (a *API) gcDatasets(r *http.Request) (any, error) {
 	}
 	return GCReportJSON{Chunks: rep.Chunks, Bytes: rep.Bytes, Orphans: rep.Orphans, DryRun: rep.DryRun,
 		Young: rep.Young, YoungBytes: rep.YoungBytes, GraceSeconds: int64(rep.Grace / time.Second),
-		Packs: rep.Packs, Repacked: rep.Repacked}, nil
+		Packs: rep.Packs, Repacked: rep.Repacked, KeptInPacks: rep.KeptInPacks}, nil
 }
 
 func (a *API) missingChunks(r *http.Request) (any, error) {
