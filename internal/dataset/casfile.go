@@ -141,14 +141,19 @@ func (c *casFiles) has(hash string) bool {
 
 // write stores data under hash, replacing any file there.
 func (c *casFiles) write(hash string, data []byte) error {
-	if err := c.dir(hash[:2]); err != nil {
+	return c.writeIn(hash[:2], c.path(hash), "chunk "+hash, data)
+}
+
+// writeIn writes data atomically to path, in the store's folder dir (made
+// if missing), to be made durable by the next sync; what names it in errors.
+func (c *casFiles) writeIn(dir, path, what string, data []byte) error {
+	if err := c.dir(dir); err != nil {
 		return err
 	}
-	final := c.path(hash)
-	if err := c.writeFileAtomic(final, data); err != nil {
-		return fmt.Errorf("storing chunk %s: %w", hash, err)
+	if err := c.writeFileAtomic(path, data); err != nil {
+		return fmt.Errorf("storing %s: %w", what, err)
 	}
-	c.written(final)
+	c.written(path)
 	return nil
 }
 

@@ -78,15 +78,7 @@ func (c *casFiles) packPath(name string) string {
 
 // writePack stores data as the pack name (durable after the next sync).
 func (c *casFiles) writePack(name string, data []byte) error {
-	if err := c.dir(packDir); err != nil {
-		return err
-	}
-	path := c.packPath(name)
-	if err := c.writeFileAtomic(path, data); err != nil {
-		return fmt.Errorf("storing pack %s: %w", name, err)
-	}
-	c.written(path)
-	return nil
+	return c.writeIn(packDir, c.packPath(name), "pack "+name, data)
 }
 
 // openPacked opens the bytes of a chunk in its pack. A pack cut short
