@@ -27,8 +27,8 @@ import (
 // check per key, a sidecar). casFiles writes each chunk to a temp file in its
 // final folder and renames it into place, so a torn write is never visible
 // under a chunk's name; a chunk file already there with the right content
-// is left alone. Chunks smaller than packMaxChunk that an add writes go
-// into pack files instead (pack.go), written through the same path.
+// is left alone. The chunks an add writes go into pack files instead
+// (pack.go), written through the same path.
 //
 // Durability. Nothing is fsynced per chunk. Instead:
 //

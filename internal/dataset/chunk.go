@@ -210,7 +210,20 @@ func (p *hashPipeline) store(ctx context.Context, hash string, data []byte) erro
 	if _, dup := p.seen.LoadOrStore(hash, true); dup {
 		return nil
 	}
-	if p.packs != nil && len(data) < packMaxChunk {
+	if p.packs != nil {
+		if len(data) >= ChunkMin {
+			// A large chunk is looked up before it is copied into a pack:
+			// most chunks of an edited large file are stored already. Small
+			// ones are looked up a pack at a time when it is written.
+			stored, err := p.packs.stored(ctx, hash)
+			if err != nil {
+				return err
+			}
+			if stored {
+				p.reused.Add(1)
+				return p.reg.touch(ctx, hash)
+			}
+		}
 		return p.packs.add(ctx, hash, data)
 	}
 	if f := p.s.files; f != nil && !f.has(hash) {

@@ -129,8 +129,8 @@ func TestDedupAcrossDatasets(t *testing.T) {
 
 		d, _ := e.svc.Show(e.ctx, "one")
 		chunks := len(d.Manifest.Chunks())
-		if int64(chunks) != n1-1 { // + the manifest
-			t.Fatalf("%d objects after the first add, want %d chunks + 1 manifest", n1, chunks)
+		if chunks < 2 || size1 < int64(len(data)) || size1 > int64(len(data))+4096 { // + the manifest
+			t.Fatalf("%d chunks, %d bytes in %d objects after the first add, want the %d bytes once and the manifest", chunks, size1, n1, len(data))
 		}
 		if n2 != n1+1 || size2-size1 > 4096 {
 			t.Fatalf("second dataset stored %d objects, %d bytes; want only its manifest", n2-n1, size2-size1)
@@ -408,12 +408,19 @@ func TestCorruptChunkDetectedOnGet(t *testing.T) {
 		d, _ := e.svc.Show(e.ctx, "ds")
 		f, _ := d.Manifest.File("big.csv")
 		bad := f.Chunks[1].Hash
+		at, err := e.svc.chunkPlace(e.ctx, bad)
+		if err != nil {
+			t.Fatal(err)
+		}
 		p := filepath.Join(e.blobDir, filepath.FromSlash(ChunkKey(bad)))
+		if at.Pack != "" {
+			p = e.svc.files.packPath(at.Pack)
+		}
 		b, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b[1000] ^= 0x20
+		b[at.Offset+1000] ^= 0x20
 		if err := os.WriteFile(p, b, 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -22,11 +22,15 @@ func TestGCRemovesOnlyUnreferencedAfterGrace(t *testing.T) {
 		shared := randBytes(21, 1<<20)
 		only1 := randBytes(22, 400<<10) // below ChunkMin: one chunk
 		only2 := randBytes(23, 300<<10)
-		d1, d2 := t.TempDir(), t.TempDir()
+		d0, d1, d2 := t.TempDir(), t.TempDir(), t.TempDir()
+		writeFile(t, d0, "shared.bin", shared)
 		writeFile(t, d1, "shared.bin", shared)
 		writeFile(t, d1, "only1.bin", only1)
 		writeFile(t, d2, "shared.bin", shared)
 		writeFile(t, d2, "only2.bin", only2)
+		// shared's chunks are stored (packed) by a dataset of their own, so
+		// each of the adds below packs only its own file.
+		e.add(t, "base", d0)
 		e.add(t, "ds", d1)
 		e.add(t, "ds", d2)
 		n0, _ := e.objects(t)
@@ -43,6 +47,7 @@ func TestGCRemovesOnlyUnreferencedAfterGrace(t *testing.T) {
 			t.Fatal(err)
 		}
 
+		manifest1 := manifestSize(t, e, "ds", 1)
 		if _, err := e.svc.Remove(e.ctx, "ds@1", RemoveOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -50,7 +55,7 @@ func TestGCRemovesOnlyUnreferencedAfterGrace(t *testing.T) {
 		// stays for that reason: only1's chunk and v1's manifest (the
 		// orphan is not registered, so it is not counted).
 		rep, err := e.svc.GC(e.ctx, GCOptions{})
-		young := GCReport{Young: 2, YoungBytes: int64(len(only1)) + manifestSize(t, e, 1), Grace: DefaultGracePeriod}
+		young := GCReport{Young: 2, YoungBytes: int64(len(only1)) + manifest1, Grace: DefaultGracePeriod}
 		if err != nil || rep != young {
 			t.Fatalf("GC within grace = %+v, %v; want %+v", rep, err, young)
 		}
@@ -60,8 +65,8 @@ func TestGCRemovesOnlyUnreferencedAfterGrace(t *testing.T) {
 			t.Fatal(err)
 		}
 		// only1's chunk, v1's manifest and the orphan; only1 was the one
-		// small chunk of its add, alone in its pack, which goes too.
-		want := GCReport{Chunks: 3, Bytes: int64(len(only1)+len(orphan)) + manifestSize(t, e, 1), Orphans: 1, DryRun: true, Grace: DefaultGracePeriod, Packs: 1}
+		// new chunk of its add, alone in its pack, which goes too.
+		want := GCReport{Chunks: 3, Bytes: int64(len(only1)+len(orphan)) + manifest1, Orphans: 1, DryRun: true, Grace: DefaultGracePeriod, Packs: 1}
 		if dry != want {
 			t.Fatalf("dry run %+v, want %+v", dry, want)
 		}
@@ -105,10 +110,11 @@ func TestGCRemovesOnlyUnreferencedAfterGrace(t *testing.T) {
 	})
 }
 
-func manifestSize(t *testing.T, e *env, version int64) int64 {
+func manifestSize(t *testing.T, e *env, name string, version int64) int64 {
 	t.Helper()
 	var h string
-	if err := e.db.QueryRow(e.ctx, `SELECT manifest_hash FROM dataset_versions WHERE version = ?`, version).Scan(&h); err != nil {
+	if err := e.db.QueryRow(e.ctx, `SELECT v.manifest_hash FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id
+		WHERE d.name = ? AND v.version = ?`, name, version).Scan(&h); err != nil {
 		t.Fatal(err)
 	}
 	info, err := os.Stat(filepath.Join(e.blobDir, filepath.FromSlash(ChunkKey(h))))

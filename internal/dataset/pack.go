@@ -20,29 +20,34 @@ import (
 	"github.com/mlcycle/mlcycle/internal/store"
 )
 
-// Packs: the small chunks an add writes to a local-folder store.
+// Packs: the chunks an add writes to a local-folder store.
 //
 // One file per chunk costs a file creation each (inode, folder entry, a
 // page-cache copy of its bytes): adding 10,000 files of 100 KiB spent two
-// thirds of its time in the kernel creating and filling chunk files. So an
-// add collects chunks smaller than packMaxChunk in memory and writes them
-// packTarget bytes at a time into pack files, cas/packs/<32 hex digits>
-// (a random name), with one large write (O_DIRECT on Linux, see
-// createWrite). A pack is only bytes: which chunk lies where is in
-// dataset_chunks (pack, pack_offset), and a chunk is still read, verified
-// and garbage-collected on its own.
+// thirds of its time in the kernel creating and filling chunk files, and on
+// a filesystem where many files were just deleted ext4 takes up to a
+// millisecond of CPU to find a free inode (855 chunk files of a 1 GB CSV:
+// 0.8 s). So an add collects its chunks in memory and writes them about
+// packTarget bytes at a time into pack files, cas/packs/<32 hex digits> (a
+// random name), with one large write (O_DIRECT on Linux, see createWrite).
+// A pack is only bytes: which chunk lies where is in dataset_chunks (pack,
+// pack_offset), and a chunk is still read, verified and garbage-collected
+// on its own.
 //
 // Packs follow the rules of cas.go: a pack is written (temp file, rename)
 // and made durable before its chunks are registered; a chunk already
 // registered is touched instead of packed again. gc deletes a pack once no
 // row refers to it and it is older than the grace period, and rewrites a
 // pack whose live chunks take less than half of it (see gcPacks). Other
-// stores (S3, GCS, Azure) keep one object per chunk, and so do chunks
-// pushed to a server (they arrive one at a time).
+// stores (S3, GCS, Azure) keep one object per chunk, and so do large
+// chunks pushed to a server or pulled (they travel one at a time).
 const (
-	packMaxChunk = ChunkMin // smaller chunks go into packs
-	packTarget   = 8 << 20  // a pack is written once it holds this much
-	packDir      = "packs"  // under cas/
+	packTarget = 8 << 20 // a pack is written once it holds this much
+	// packCap is the capacity of a pack buffer: a pack takes chunks until
+	// it holds packTarget bytes, and any chunk (at most ChunkMax) fits in
+	// an empty one.
+	packCap = packTarget + ChunkMin
+	packDir = "packs" // under cas/
 	// packBufs bounds the pack buffers of one add: one filling, the others
 	// being written.
 	packBufs = 3
@@ -122,7 +127,7 @@ type packWriter struct {
 }
 
 type packBuf struct {
-	data    []byte // chunk bytes, back to back; cap packTarget+packMaxChunk
+	data    []byte // chunk bytes, back to back; cap packCap
 	chunks  []storedChunk
 	copying sync.WaitGroup // copies into data under way
 }
@@ -131,24 +136,35 @@ func newPackWriter(p *hashPipeline, files *casFiles) *packWriter {
 	return &packWriter{p: p, files: files, free: make(chan []byte, packBufs)}
 }
 
-// add copies a chunk (smaller than packMaxChunk) into the current pack and
-// writes the pack once it is full.
+// add copies a chunk into the current pack and writes the pack once it is
+// full. A chunk that does not fit in what is left of the current pack
+// closes it (it is written) and starts the next one.
 func (w *packWriter) add(ctx context.Context, hash string, data []byte) error {
 	w.mu.Lock()
+	var closed *packBuf
+	if w.cur != nil && len(w.cur.data)+len(data) > cap(w.cur.data) {
+		closed, w.cur = w.cur, nil
+	}
 	if w.cur == nil {
 		// Waiting for a free buffer here holds the lock: the other adders
 		// would wait for it anyway, and a flush, which frees buffers,
-		// never takes it.
+		// never takes it. The pack this call closed is not among those
+		// waited for: it was the current one, so the others are free or
+		// being written.
 		b, err := w.buffer(ctx)
 		if err != nil {
 			w.mu.Unlock()
+			if closed != nil {
+				closed.copying.Wait()
+				w.free <- closed.data[:0]
+			}
 			return err
 		}
 		w.cur = &packBuf{data: b}
 	}
 	// Take the room under the lock, copy outside it: the adders copy in
-	// parallel, and whoever fills the pack writes it once all copies into
-	// it are done.
+	// parallel, and whoever fills (or closes) a pack writes it once all
+	// copies into it are done.
 	pb := w.cur
 	off := len(pb.data)
 	pb.data = pb.data[:off+len(data)]
@@ -162,11 +178,32 @@ func (w *packWriter) add(ctx context.Context, hash string, data []byte) error {
 	w.mu.Unlock()
 	copy(dst, data)
 	pb.copying.Done()
+	if closed != nil {
+		closed.copying.Wait()
+		if err := w.flush(ctx, closed); err != nil {
+			if full {
+				pb.copying.Wait()
+				w.free <- pb.data[:0]
+			}
+			return err
+		}
+	}
 	if !full {
 		return nil
 	}
 	pb.copying.Wait()
 	return w.flush(ctx, pb)
+}
+
+// stored reports whether the chunk hash is registered and its file (loose
+// or pack) is there.
+func (w *packWriter) stored(ctx context.Context, hash string) (bool, error) {
+	known, err := chunkPlaces(ctx, w.p.s.db, []string{hash})
+	if err != nil {
+		return false, err
+	}
+	at, ok := known[hash]
+	return ok && w.present(at, map[string]bool{}), nil
 }
 
 // buffer returns a free pack buffer, allocating up to packBufs. Called
@@ -179,7 +216,7 @@ func (w *packWriter) buffer(ctx context.Context) ([]byte, error) {
 	}
 	if w.made < packBufs {
 		w.made++
-		return alignedBuf(packTarget + packMaxChunk), nil
+		return alignedBuf(packCap), nil
 	}
 	select {
 	case b := <-w.free:
@@ -555,9 +592,9 @@ func (s *Service) PutChunks(ctx context.Context, chunks []ChunkData) error {
 
 // Limits of a chunk batch (PutChunks, and its wire form).
 const (
-	BatchChunkMax  = packMaxChunk // chunks of a batch are smaller
-	MaxBatchBytes  = 16 << 20     // chunk bytes in one batch
-	MaxBatchChunks = 10_000       // chunks in one batch
+	BatchChunkMax  = ChunkMin // chunks of a batch are smaller
+	MaxBatchBytes  = 16 << 20 // chunk bytes in one batch
+	MaxBatchChunks = 10_000   // chunks in one batch
 )
 
 // EncodeChunkBatch writes chunks in the wire form of a batch upload: for

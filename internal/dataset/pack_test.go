@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,10 +62,12 @@ func addThenKeepFirst(t *testing.T, e *env, seed uint64, n, size int) (string, [
 	return dir, randBytes(seed, size)
 }
 
-// Small chunks go into packs, a few megabytes each; large ones stay files
-// of their own. Everything reads back, and a second add of the same files
-// stores nothing.
-func TestPacksHoldSmallChunks(t *testing.T) {
+// Chunks of every size go into packs of about packTarget bytes: small
+// files, the chunks of a large file, and chunks of ChunkMax, which do not
+// fit in a partly filled pack and close it. Everything reads back, a
+// second add of the same files stores nothing, and an edited large file
+// stores only its changed chunks.
+func TestPacksHoldChunks(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		dir := t.TempDir()
 		var total int
@@ -77,36 +80,44 @@ func TestPacksHoldSmallChunks(t *testing.T) {
 			writeFile(t, dir, fmt.Sprintf("mid/%d.bin", i), randBytes(uint64(2000+i), 200<<10))
 			total += 200 << 10
 		}
-		writeFile(t, dir, "big.csv", csvBytes(0, 3<<20)) // cut into chunks of >= ChunkMin, a smaller last one
+		big := csvBytes(0, 6<<20) // chunks of >= ChunkMin, a smaller last one
+		writeFile(t, dir, "big.csv", big)
+		writeFile(t, dir, "zeros.bin", make([]byte, 2*ChunkMax+3)) // two chunks of ChunkMax
 		r := e.add(t, "ds", dir)
-		if r.Stats.ChunksReused != 0 || r.Stats.BytesNew != r.Stats.Bytes {
-			t.Fatalf("first add %+v", r.Stats)
+		if r.Stats.ChunksReused != 0 || r.Stats.BytesNew != r.Stats.Bytes-ChunkMax {
+			t.Fatalf("first add %+v (the two chunks of zeros are one)", r.Stats)
 		}
 		d, err := e.svc.Show(e.ctx, "ds")
 		if err != nil {
 			t.Fatal(err)
 		}
 		packs := packFiles(t, e)
-		if len(packs) < 2 {
-			t.Fatalf("%d packs for %d bytes of small files, want at least 2", len(packs), total)
+		if min := int(r.Stats.BytesNew / packCap); len(packs) < min {
+			t.Fatalf("%d packs for %d new bytes, want at least %d", len(packs), r.Stats.BytesNew, min)
 		}
-		var large int
+		sizes := map[bool]bool{} // large -> seen
 		for _, f := range d.Manifest.Files {
 			for _, c := range f.ChunkList() {
 				at, err := e.svc.chunkPlace(e.ctx, c.Hash)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if (c.Size < packMaxChunk) != (at.Pack != "") {
-					t.Fatalf("%s: chunk of %d bytes stored in pack %q", f.Path, c.Size, at.Pack)
-				}
 				if at.Pack == "" {
-					large++
+					t.Fatalf("%s: chunk of %d bytes not in a pack", f.Path, c.Size)
 				}
+				sizes[c.Size >= ChunkMin] = true
 			}
 		}
-		if got := looseFiles(t, e); got != large+1 { // + the manifest
-			t.Fatalf("%d chunk files of their own, want %d", got, large+1)
+		if !sizes[true] || !sizes[false] {
+			t.Fatalf("chunks large and small: %v", sizes)
+		}
+		if got := looseFiles(t, e); got != 1 { // the manifest
+			t.Fatalf("%d chunk files of their own, want 1 (the manifest)", got)
+		}
+		for _, name := range packs {
+			if fi, err := os.Stat(filepath.Join(e.blobDir, casPrefix, packDir, name)); err != nil || fi.Size() > packCap {
+				t.Fatalf("pack %s: %v, %d bytes (at most %d)", name, err, fi.Size(), packCap)
+			}
 		}
 		out := t.TempDir()
 		if _, err := e.svc.Get(e.ctx, "ds", out, GetOptions{}); err != nil {
@@ -122,6 +133,20 @@ func TestPacksHoldSmallChunks(t *testing.T) {
 		if got := packFiles(t, e); len(got) != len(packs) {
 			t.Fatalf("packs after a second add of the same files: %d, want %d", len(got), len(packs))
 		}
+
+		// An edited large file: its unchanged chunks are found, not
+		// packed again.
+		edited := t.TempDir()
+		writeFile(t, edited, "big.csv", append(slices.Clone(big), csvBytes(1000000, 100<<10)...))
+		r = e.add(t, "edited", edited)
+		if r.Stats.ChunksReused == 0 || r.Stats.BytesNew >= r.Stats.Bytes/2 {
+			t.Fatalf("add of the edited file %+v", r.Stats)
+		}
+		out = t.TempDir()
+		if _, err := e.svc.Get(e.ctx, "edited", out, GetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		sameTree(t, edited, out)
 	})
 }
 
