@@ -510,6 +510,13 @@ type ChunkData struct {
 	Data []byte
 }
 
+// batchLimiter is a ChunkBatcher that says which chunks it takes in
+// batches: those smaller than BatchChunkLimit. Without it, those smaller
+// than BatchChunkMax (the wire limit).
+type batchLimiter interface {
+	BatchChunkLimit() int64
+}
+
 // ChunkBatcher is a ChunkStore that stores small chunks better in batches
 // than one by one. A Service writes a batch as one pack, makes it durable
 // with one sync and registers it in one transaction (PutChunk fsyncs and
@@ -519,10 +526,21 @@ type ChunkBatcher interface {
 	PutChunks(ctx context.Context, chunks []ChunkData) error
 }
 
-// PutChunks stores small chunks (each under BatchChunkMax bytes, at most
-// MaxBatchChunks of them and MaxBatchBytes in all), verifying every hash first: one bad chunk stores
-// nothing of the batch and is an errs.Invalid error naming it. Chunks
-// already stored are skipped.
+// BatchChunkLimit is the size below which PutChunks takes a chunk:
+// BatchChunkMax, or any chunk (ChunkMax+1) on a local-folder store, which
+// writes a batch as one pack (a chunk on its own would be a file of its
+// own, fsynced on its own).
+func (s *Service) BatchChunkLimit() int64 {
+	if s.files != nil {
+		return ChunkMax + 1
+	}
+	return BatchChunkMax
+}
+
+// PutChunks stores a batch of chunks (each under BatchChunkLimit bytes, at
+// most MaxBatchChunks of them and MaxBatchBytes in all), verifying every
+// hash first: one bad chunk stores nothing of the batch and is an
+// errs.Invalid error naming it. Chunks already stored are skipped.
 func (s *Service) PutChunks(ctx context.Context, chunks []ChunkData) error {
 	if len(chunks) > MaxBatchChunks {
 		return errs.E(errs.Invalid, "a batch holds at most %d chunks, got %d", MaxBatchChunks, len(chunks))
@@ -533,8 +551,8 @@ func (s *Service) PutChunks(ctx context.Context, chunks []ChunkData) error {
 		if err := checkHash(fmt.Sprintf("chunks[%d]", i), c.Hash); err != nil {
 			return err
 		}
-		if len(c.Data) == 0 || len(c.Data) >= BatchChunkMax {
-			return errs.E(errs.Invalid, "chunk %s: %d bytes; a batch holds chunks of 1 to %d bytes", c.Hash, len(c.Data), BatchChunkMax-1)
+		if limit := s.BatchChunkLimit(); len(c.Data) == 0 || int64(len(c.Data)) >= limit {
+			return errs.E(errs.Invalid, "chunk %s: %d bytes; a batch holds chunks of 1 to %d bytes", c.Hash, len(c.Data), limit-1)
 		}
 		if total += len(c.Data); total > MaxBatchBytes {
 			return errs.E(errs.Invalid, "a batch holds at most %d bytes of chunks", MaxBatchBytes)

@@ -437,11 +437,11 @@ func (m mapSource) GetChunk(_ context.Context, hash string) (io.ReadCloser, erro
 	return io.NopCloser(bytes.NewReader(b)), nil
 }
 
-// Copying many small chunks into a local store (a pull) stores them in
-// packs, a few syscalls and one registration per batch; large ones stay
-// files of their own. A chunk whose bytes do not match its hash fails its
-// batch, which registers nothing, and names the chunk.
-func TestCopySmallChunksInPacks(t *testing.T) {
+// Copying chunks into a local store (a pull) stores them in packs, a few
+// syscalls and one registration per batch, large ones (up to ChunkMax)
+// too. A chunk whose bytes do not match its hash fails its batch, which
+// registers nothing, and names the chunk.
+func TestCopyChunksInPacks(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		src := mapSource{chunks: map[string][]byte{}}
 		var chunks []Chunk
@@ -457,6 +457,13 @@ func TestCopySmallChunksInPacks(t *testing.T) {
 		big := randBytes(499, ChunkMin+10)
 		src.chunks[hashOf(string(big))] = big
 		chunks = append(chunks, Chunk{Hash: hashOf(string(big)), Size: int64(len(big))}, chunks[0]) // and a repeat
+		// Three of the largest size: the first ends the second batch, the
+		// others are a batch each.
+		for i := range 3 {
+			b := randBytes(uint64(600+i), ChunkMax)
+			src.chunks[hashOf(string(b))] = b
+			chunks = append(chunks, Chunk{Hash: hashOf(string(b)), Size: ChunkMax})
+		}
 		var last int64
 		st, err := CopyChunks(e.ctx, e.svc, src, chunks, CopyOptions{Progress: func(done, total int64) { last = done }})
 		if err != nil {
@@ -466,14 +473,14 @@ func TestCopySmallChunksInPacks(t *testing.T) {
 		for _, b := range src.chunks {
 			total += int64(len(b))
 		}
-		if st.Chunks != 301 || st.Bytes != total || last != total {
-			t.Fatalf("copy %+v (progress %d), want 301 chunks, %d bytes", st, last, total)
+		if st.Chunks != 304 || st.Bytes != total || last != total {
+			t.Fatalf("copy %+v (progress %d), want 304 chunks, %d bytes", st, last, total)
 		}
-		if packs := packFiles(t, e); len(packs) != 2 {
-			t.Fatalf("packs %v, want 2", packs)
+		if packs := packFiles(t, e); len(packs) != 4 {
+			t.Fatalf("packs %v, want 4", packs)
 		}
-		if n := looseFiles(t, e); n != 1 {
-			t.Fatalf("%d chunk files of their own, want 1 (the large chunk)", n)
+		if n := looseFiles(t, e); n != 0 {
+			t.Fatalf("%d chunk files of their own, want none", n)
 		}
 		for h, b := range src.chunks {
 			rc, err := e.svc.GetChunk(e.ctx, h)
@@ -487,7 +494,7 @@ func TestCopySmallChunksInPacks(t *testing.T) {
 			}
 		}
 		// Again: nothing is missing, nothing copied.
-		if st, err := CopyChunks(e.ctx, e.svc, src, chunks, CopyOptions{}); err != nil || st.Chunks != 0 || st.Present != 301 {
+		if st, err := CopyChunks(e.ctx, e.svc, src, chunks, CopyOptions{}); err != nil || st.Chunks != 0 || st.Present != 304 {
 			t.Fatalf("second copy %+v, %v", st, err)
 		}
 

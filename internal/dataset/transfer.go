@@ -83,11 +83,16 @@ func CopyChunks(ctx context.Context, dst ChunkStore, src ChunkSource, chunks []C
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(workers)
-	// A destination that stores small chunks better in batches (a local
-	// Service: one pack, one sync, one registration; a server through the
-	// client: one request, the same there) gets them so, in batches of
-	// about a pack; each batch is read by one worker.
+	// A destination that stores chunks better in batches (a local
+	// Service: one pack, one sync, one registration, for chunks of any size
+	// on a local folder; a server through the client: one request, the
+	// same there, for small ones) gets them so, in batches of about a
+	// pack; each batch is read by one worker.
 	if b, ok := dst.(ChunkBatcher); ok {
+		limit := int64(BatchChunkMax)
+		if l, ok := dst.(batchLimiter); ok {
+			limit = l.BatchChunkLimit()
+		}
 		var large []string
 		var batch []string
 		var batchBytes int64
@@ -114,13 +119,15 @@ func CopyChunks(ctx context.Context, dst ChunkStore, src ChunkSource, chunks []C
 			})
 		}
 		for _, h := range missing {
-			if size[h] <= 0 || size[h] >= BatchChunkMax {
+			if size[h] <= 0 || size[h] >= limit {
 				large = append(large, h)
 				continue
 			}
 			if gctx.Err() != nil {
 				break
 			}
+			// under packTarget before, at most ChunkMax more: never over
+			// MaxBatchBytes
 			batch = append(batch, h)
 			if batchBytes += size[h]; batchBytes >= packTarget || len(batch) == MaxBatchChunks {
 				flush()
