@@ -208,6 +208,7 @@ recorded locally, then pushed.`,
 			}
 		}
 		lazyGC()
+		dataset.SpareProc()
 		ctx, svc, done, err := t.local(cmd.Context(), t.remote())
 		if err != nil {
 			return err
