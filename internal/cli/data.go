@@ -97,7 +97,9 @@ func (t *dataTarget) local(ctx context.Context, forServer bool) (context.Context
 	if err != nil {
 		return ctx, nil, nil, err
 	}
-	svc, closeSvc, err := l.OpenDatasets(ctx, dataset.Options{Profile: dataset.TableProfiler(frame.Options{})})
+	// One command per process: an add may take a spare P (see
+	// dataset.SpareProc).
+	svc, closeSvc, err := l.OpenDatasets(ctx, dataset.Options{Profile: dataset.TableProfiler(frame.Options{}), SpareProc: true})
 	if err != nil {
 		l.Close()
 		return ctx, nil, nil, err
@@ -208,7 +210,6 @@ recorded locally, then pushed.`,
 			}
 		}
 		lazyGC()
-		dataset.SpareProc()
 		ctx, svc, done, err := t.local(cmd.Context(), t.remote())
 		if err != nil {
 			return err

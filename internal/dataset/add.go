@@ -215,6 +215,9 @@ func (a *adder) run(ctx context.Context) (AddResult, error) {
 		}
 	}
 
+	if s.opts.SpareProc {
+		SpareProc()
+	}
 	epoch, err := s.gcEpoch(ctx)
 	if err != nil {
 		return AddResult{}, err

@@ -62,6 +62,9 @@ type Options struct {
 	NoStateCache bool
 	// Profile, when set, profiles each added file (see ProfileFunc).
 	Profile ProfileFunc
+	// SpareProc makes an Add that has files to read call SpareProc first:
+	// for a process that exists to run one add (the CLI), not a server.
+	SpareProc bool
 }
 
 // Service manages datasets over the database and the blob store.
