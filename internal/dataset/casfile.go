@@ -50,7 +50,7 @@ import (
 type casFiles struct {
 	root string // the store's folder, symlinks resolved
 
-	dirs sync.Map // "hh" -> error (nil once the folder is made and checked)
+	dirs sync.Map // "hh" (or "packs") -> true once the folder is made and checked
 
 	mu      sync.Mutex
 	pending []string // chunk files written since the last sync
@@ -72,15 +72,18 @@ func (c *casFiles) path(hash string) string {
 
 // dir makes the folder of hashes starting with prefix, once, and checks
 // that it stays inside the store (a symlink planted there must not lead
-// writes elsewhere, as the blob store's own checks guarantee for Put).
+// writes elsewhere, as the blob store's own checks guarantee for Put). A
+// failure is not remembered: once the store is mended (a full disk, a
+// file in the folder's way), the next write tries again.
 func (c *casFiles) dir(prefix string) error {
-	if v, ok := c.dirs.Load(prefix); ok {
-		err, _ := v.(error)
+	if _, ok := c.dirs.Load(prefix); ok {
+		return nil
+	}
+	if err := c.makeDir(prefix); err != nil {
 		return err
 	}
-	err := c.makeDir(prefix)
-	c.dirs.Store(prefix, err)
-	return err
+	c.dirs.Store(prefix, true)
+	return nil
 }
 
 func (c *casFiles) makeDir(prefix string) error {

@@ -557,3 +557,44 @@ func TestChunkBatchCountLimit(t *testing.T) {
 	_, err := DecodeChunkBatch(&wire)
 	wantCode(t, err, errs.Invalid, "more than 10000 chunks")
 }
+
+// An add whose packs cannot be written (here cas/packs is a file, which
+// stops root too) fails with the reason, records nothing and leaves no
+// buffer or goroutine waiting, also when the failing write is of a pack
+// that a chunk too large for its rest closed. Once the store is mended the
+// same add succeeds and reads back.
+func TestAddFailsCleanlyWhenPacksCannotBeWritten(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		dir := t.TempDir()
+		for i := range 40 {
+			writeFile(t, dir, fmt.Sprintf("small/%02d.bin", i), randBytes(uint64(3000+i), 150<<10))
+		}
+		writeFile(t, dir, "big.csv", csvBytes(0, 12<<20))
+		for i := range 3 {
+			writeFile(t, dir, fmt.Sprintf("max/%d.bin", i), append(make([]byte, ChunkMax), byte(i)))
+		}
+		blocker := filepath.Join(e.blobDir, casPrefix, packDir)
+		if err := os.MkdirAll(filepath.Dir(blocker), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(blocker, []byte("not a folder"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := e.svc.Add(e.ctx, AddInput{Name: "ds", BaseDir: dir, Paths: []string{dir}})
+		if err == nil || !strings.Contains(err.Error(), "pack") {
+			t.Fatalf("add with packs that cannot be written: %v", err)
+		}
+		if _, err := e.svc.Show(e.ctx, "ds"); !errs.Is(err, errs.NotFound) {
+			t.Fatalf("a failed add recorded a version: %v", err)
+		}
+		if err := os.Remove(blocker); err != nil {
+			t.Fatal(err)
+		}
+		e.add(t, "ds", dir)
+		out := t.TempDir()
+		if _, err := e.svc.Get(e.ctx, "ds", out, GetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		sameTree(t, dir, out)
+	})
+}
