@@ -216,7 +216,7 @@ func (a *adder) run(ctx context.Context) (AddResult, error) {
 	}
 
 	if s.opts.SpareProc {
-		SpareProc()
+		s.spareProc.Do(SpareProc)
 	}
 	epoch, err := s.gcEpoch(ctx)
 	if err != nil {

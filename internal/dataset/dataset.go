@@ -62,8 +62,8 @@ type Options struct {
 	NoStateCache bool
 	// Profile, when set, profiles each added file (see ProfileFunc).
 	Profile ProfileFunc
-	// SpareProc makes an Add that has files to read call SpareProc first:
-	// for a process that exists to run one add (the CLI), not a server.
+	// SpareProc makes the first Add that has files to read call SpareProc:
+	// for a process that exists to run an add (the CLI), not a server.
 	SpareProc bool
 }
 
@@ -78,6 +78,8 @@ type Service struct {
 
 	stateMu sync.Mutex
 	state   *stateCache // opened by the first Add
+
+	spareProc sync.Once // Options.SpareProc
 
 	cutSegment int64 // segment size of parallel cutting; 0: the constant (tests set less)
 }

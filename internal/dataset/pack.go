@@ -41,7 +41,8 @@ import (
 // row refers to it and it is older than the grace period, and rewrites a
 // pack whose live chunks take less than half of it (see gcPacks). Other
 // stores (S3, GCS, Azure) keep one object per chunk, and so do large
-// chunks pushed to a server or pulled (they travel one at a time).
+// chunks pushed to a server (they travel one at a time); pulls and small
+// pushed chunks are packed a batch at a time (PutChunks).
 const (
 	packTarget = 8 << 20 // a pack is written once it holds this much
 	// packCap is the capacity of a pack buffer: a pack takes chunks until
@@ -677,9 +678,9 @@ func DecodeChunkBatch(r io.Reader) ([]ChunkData, error) {
 }
 
 // SpareProc raises GOMAXPROCS by one, unless the GOMAXPROCS environment
-// variable sets it. An Add calls it before reading files when
-// Options.SpareProc is set (the CLI sets it; the benchmark calls it before
-// parsing alone, to compare like with like).
+// variable sets it. The first Add of a Service with Options.SpareProc
+// calls it before reading files (the CLI sets it; the benchmark calls it
+// before parsing alone, to compare like with like).
 //
 // An add writes its packs with O_DIRECT, and a goroutine blocked in such a
 // write keeps its P for the whole write: the runtime hands a P stuck in a
