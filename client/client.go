@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,6 +24,10 @@ type Client struct {
 	user     string
 	password string
 	agent    string
+
+	// batchLimit is the server's batch_chunk_limit, learnt from its answer
+	// to MissingChunks (0: not yet).
+	batchLimit atomic.Int64
 }
 
 // Option configures a Client.

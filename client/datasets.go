@@ -248,13 +248,15 @@ func (c *Client) MissingChunks(ctx context.Context, hashes []string) ([]string, 
 	const batch = 10_000
 	for start := 0; start < len(hashes); start += batch {
 		var out struct {
-			Missing []string `json:"missing"`
+			Missing    []string `json:"missing"`
+			BatchLimit int64    `json:"batch_chunk_limit"`
 		}
 		in := map[string]any{"hashes": hashes[start:min(start+batch, len(hashes))]}
 		if err := c.do(ctx, http.MethodPost, "/api/v1/chunks/missing", nil, in, &out); err != nil {
 			return nil, err
 		}
 		missing = append(missing, out.Missing...)
+		c.batchLimit.Store(out.BatchLimit)
 	}
 	return missing, nil
 }
@@ -270,9 +272,17 @@ func (c *Client) PutChunk(ctx context.Context, hash string, r io.Reader) error {
 	return nil
 }
 
-// PutChunks uploads small chunks (each under dataset.BatchChunkMax bytes,
-// at most dataset.MaxBatchBytes in all) in one request; the server verifies
-// every hash and stores all of them or none. A server without the batch
+// BatchChunkLimit is the size below which PutChunks may send a chunk: the
+// server's batch_chunk_limit once MissingChunks has been called (a server
+// with a local-folder store takes chunks of any size), otherwise, and for
+// servers that do not say, dataset.BatchChunkMax.
+func (c *Client) BatchChunkLimit() int64 {
+	return max(c.batchLimit.Load(), dataset.BatchChunkMax)
+}
+
+// PutChunks uploads chunks (each under BatchChunkLimit bytes, at most
+// dataset.MaxBatchBytes in all) in one request; the server verifies every
+// hash and stores all of them or none. A server without the batch
 // endpoint gets them one by one.
 func (c *Client) PutChunks(ctx context.Context, chunks []dataset.ChunkData) error {
 	var body bytes.Buffer

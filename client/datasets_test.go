@@ -72,6 +72,11 @@ func TestIntegrationDatasetPushPull(t *testing.T) {
 	if res.Chunks != chunks || res.ChunksPresent != 0 || res.Version.Ref() != "blobs@1" {
 		t.Fatalf("push: %+v, want %d chunks", res, chunks)
 	}
+	// The server (a local folder store) said it takes chunks of any size
+	// in batches, so the big file's chunks travelled in one.
+	if got := c.BatchChunkLimit(); got != dataset.ChunkMax+1 {
+		t.Fatalf("client's batch chunk limit after a push: %d, want %d", got, dataset.ChunkMax+1)
+	}
 	res, err = c.Push(ctx, local, "blobs@1", client.TransferOptions{})
 	if err != nil || res.Chunks != 0 || res.ChunksPresent != chunks || res.Version.Version != 1 {
 		t.Fatalf("second push: %+v %v", res, err)
@@ -188,11 +193,16 @@ func TestIntegrationDatasetPushRefusesCorruptChunk(t *testing.T) {
 }
 
 // A server without the batch endpoint (an older one) gets a batch chunk by
-// chunk.
+// chunk; one that does not say which chunks it batches gets only small
+// ones in batches.
 func TestPutChunksFallsBackToSingleUploads(t *testing.T) {
 	var mu sync.Mutex
 	var got []string
 	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/chunks/missing", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"missing":[]}`))
+	})
 	mux.HandleFunc("POST /api/v1/chunks/batch", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusNotFound)
@@ -210,6 +220,12 @@ func TestPutChunksFallsBackToSingleUploads(t *testing.T) {
 	c, err := client.New(srv.URL)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := c.MissingChunks(context.Background(), []string{strings.Repeat("c", 64)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.BatchChunkLimit(); got != dataset.BatchChunkMax {
+		t.Fatalf("batch chunk limit with an older server: %d, want %d", got, dataset.BatchChunkMax)
 	}
 	a, b := strings.Repeat("a", 64), strings.Repeat("b", 64)
 	err = c.PutChunks(context.Background(), []dataset.ChunkData{{Hash: a, Data: []byte("one")}, {Hash: b, Data: []byte("two")}})

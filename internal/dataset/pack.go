@@ -40,9 +40,9 @@ import (
 // registered is touched instead of packed again. gc deletes a pack once no
 // row refers to it and it is older than the grace period, and rewrites a
 // pack whose live chunks take less than half of it (see gcPacks). Other
-// stores (S3, GCS, Azure) keep one object per chunk, and so do large
-// chunks pushed to a server (they travel one at a time); pulls and small
-// pushed chunks are packed a batch at a time (PutChunks).
+// stores (S3, GCS, Azure) keep one object per chunk, and so does a chunk
+// uploaded on its own (PutChunk); pulls and pushes pack theirs a batch at
+// a time (PutChunks).
 const (
 	packTarget = 8 << 20 // a pack is written once it holds this much
 	// packCap is the capacity of a pack buffer: a pack takes chunks until
@@ -514,7 +514,8 @@ type ChunkData struct {
 
 // batchLimiter is a ChunkBatcher that says which chunks it takes in
 // batches: those smaller than BatchChunkLimit. Without it, those smaller
-// than BatchChunkMax (the wire limit).
+// than BatchChunkMax. The client's answer is the server's, known once
+// MissingChunks was called.
 type batchLimiter interface {
 	BatchChunkLimit() int64
 }
@@ -612,7 +613,10 @@ func (s *Service) PutChunks(ctx context.Context, chunks []ChunkData) error {
 
 // Limits of a chunk batch (PutChunks, and its wire form).
 const (
-	BatchChunkMax  = ChunkMin // chunks of a batch are smaller
+	// BatchChunkMax bounds the chunks of a batch for any receiver: they
+	// are smaller. A local-folder store takes larger ones too (see
+	// BatchChunkLimit; a server says so in its answer to MissingChunks).
+	BatchChunkMax  = ChunkMin
 	MaxBatchBytes  = 16 << 20 // chunk bytes in one batch
 	MaxBatchChunks = 10_000   // chunks in one batch
 )
@@ -638,10 +642,11 @@ func EncodeChunkBatch(w io.Writer, chunks []ChunkData) error {
 	return nil
 }
 
-// DecodeChunkBatch reads a batch written by EncodeChunkBatch. Bad framing
-// or a batch beyond the limits is an errs.Invalid error; the hashes are
-// checked by PutChunks.
-func DecodeChunkBatch(r io.Reader) ([]ChunkData, error) {
+// DecodeChunkBatch reads a batch written by EncodeChunkBatch, of chunks
+// smaller than chunkLimit bytes (a receiving Service's BatchChunkLimit).
+// Bad framing or a batch beyond the limits is an errs.Invalid error; the
+// hashes are checked by PutChunks.
+func DecodeChunkBatch(r io.Reader, chunkLimit int64) ([]ChunkData, error) {
 	var out []ChunkData
 	var total int
 	var head [36]byte
@@ -660,8 +665,8 @@ func DecodeChunkBatch(r io.Reader) ([]ChunkData, error) {
 		}
 		n := int(binary.BigEndian.Uint32(head[32:]))
 		hash := hex.EncodeToString(head[:32])
-		if n == 0 || n >= BatchChunkMax {
-			return nil, errs.E(errs.Invalid, "chunk batch: chunk %s is %d bytes; a batch holds chunks of 1 to %d bytes", hash, n, BatchChunkMax-1)
+		if n == 0 || int64(n) >= chunkLimit {
+			return nil, errs.E(errs.Invalid, "chunk batch: chunk %s is %d bytes; a batch holds chunks of 1 to %d bytes", hash, n, chunkLimit-1)
 		}
 		if total += n; total > MaxBatchBytes {
 			return nil, errs.E(errs.Invalid, "chunk batch: more than %d bytes of chunks", MaxBatchBytes)

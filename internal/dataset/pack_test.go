@@ -554,7 +554,7 @@ func TestChunkBatchCountLimit(t *testing.T) {
 	if err := EncodeChunkBatch(&wire, many); err != nil {
 		t.Fatal(err)
 	}
-	_, err := DecodeChunkBatch(&wire)
+	_, err := DecodeChunkBatch(&wire, BatchChunkMax)
 	wantCode(t, err, errs.Invalid, "more than 10000 chunks")
 }
 

@@ -353,7 +353,9 @@ func (a *API) missingChunks(r *http.Request) (any, error) {
 	if missing == nil {
 		missing = []string{}
 	}
-	return map[string]any{"missing": missing}, nil
+	// batch_chunk_limit tells a pushing client which of the missing
+	// chunks it may send in batches (older clients ignore it).
+	return map[string]any{"missing": missing, "batch_chunk_limit": s.BatchChunkLimit()}, nil
 }
 
 func (a *API) putChunk(r *http.Request) (any, error) {
@@ -371,14 +373,14 @@ func (a *API) putChunk(r *http.Request) (any, error) {
 	return struct{}{}, nil
 }
 
-// putChunks stores a batch of small chunks (dataset.EncodeChunkBatch), all
-// or none.
+// putChunks stores a batch of chunks (dataset.EncodeChunkBatch), all or
+// none.
 func (a *API) putChunks(r *http.Request) (any, error) {
 	s, err := a.datasetsOrErr()
 	if err != nil {
 		return nil, err
 	}
-	chunks, err := dataset.DecodeChunkBatch(r.Body)
+	chunks, err := dataset.DecodeChunkBatch(r.Body, s.BatchChunkLimit())
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -86,7 +87,8 @@ func TestDatasetRoutes(t *testing.T) {
 			t.Fatalf("record with a missing chunk: %d %s", res.status, res.body)
 		}
 		res = env.do(t, "POST", "/api/v1/chunks/missing", `{"hashes":["`+h+`"]}`, vic)
-		if res.status != 200 || res.body != `{"missing":["`+h+`"]}`+"\n" {
+		// The server takes chunks of any size (up to 8 MiB) in batches.
+		if res.status != 200 || res.body != `{"batch_chunk_limit":8388609,"missing":["`+h+`"]}`+"\n" {
 			t.Fatalf("missing: %d %s", res.status, res.body)
 		}
 		if res = env.do(t, "PUT", "/api/v1/chunks/"+h, "not the bytes", ed); res.status != 400 {
@@ -108,7 +110,7 @@ func TestDatasetRoutes(t *testing.T) {
 			t.Fatalf("get bad hash: %d", res.status)
 		}
 		res = env.do(t, "POST", "/api/v1/chunks/missing", `{"hashes":["`+h+`"]}`, vic)
-		if res.body != `{"missing":[]}`+"\n" {
+		if res.body != `{"batch_chunk_limit":8388609,"missing":[]}`+"\n" {
 			t.Fatalf("missing after put: %s", res.body)
 		}
 
@@ -132,8 +134,8 @@ func TestDatasetRoutes(t *testing.T) {
 				t.Fatalf("truncated batch: %d %s", res.status, res.body)
 			}
 		}
-		huge := good[:32] + "\x00\x10\x00\x00" // a chunk of 1 MiB: too large for a batch
-		if res = env.do(t, "POST", "/api/v1/chunks/batch", huge, ed); res.status != 400 || !strings.Contains(res.body, "1048576 bytes") {
+		huge := good[:32] + "\x01\x00\x00\x00" // a chunk of 16 MiB: larger than any chunk
+		if res = env.do(t, "POST", "/api/v1/chunks/batch", huge, ed); res.status != 400 || !strings.Contains(res.body, "16777216 bytes") {
 			t.Fatalf("batch with a large chunk: %d %s", res.status, res.body)
 		}
 		if res = env.do(t, "POST", "/api/v1/chunks/batch", good, vic); res.status != 403 {
@@ -145,8 +147,16 @@ func TestDatasetRoutes(t *testing.T) {
 		if res = env.do(t, "POST", "/api/v1/chunks/batch", good, ed); res.status != 200 || res.body != `{"chunks":3}`+"\n" {
 			t.Fatalf("batch: %d %s", res.status, res.body)
 		}
-		if res = env.do(t, "POST", "/api/v1/chunks/missing", both, vic); res.body != `{"missing":[]}`+"\n" {
+		if res = env.do(t, "POST", "/api/v1/chunks/missing", both, vic); res.body != `{"batch_chunk_limit":8388609,"missing":[]}`+"\n" {
 			t.Fatalf("missing after batch: %s", res.body)
+		}
+		// A large chunk travels in a batch too, and reads back.
+		large := bytes.Repeat([]byte("large chunk "), 100_000) // 1.2 MB
+		if res = env.do(t, "POST", "/api/v1/chunks/batch", batch(dataset.ChunkData{Hash: hashOf(large), Data: large}), ed); res.status != 200 {
+			t.Fatalf("batch of a large chunk: %d %s", res.status, res.body)
+		}
+		if res = env.do(t, "GET", "/api/v1/chunks/"+hashOf(large), "", vic); res.status != 200 || res.body != string(large) {
+			t.Fatalf("large chunk read back: %d, %d bytes", res.status, len(res.body))
 		}
 		if res = env.do(t, "GET", "/api/v1/chunks/"+hashOf(two), "", vic); res.status != 200 || res.body != string(two) {
 			t.Fatalf("get batched chunk: %d %q", res.status, res.body)
