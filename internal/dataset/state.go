@@ -279,34 +279,47 @@ func (c *stateCache) load(ctx context.Context, root string) (*stateEntries, erro
 	return out, nil
 }
 
-// save writes entries (keyed by real path), refreshes used_at of the paths
-// in used, and drops entries unused for stateExpiry.
-func (c *stateCache) save(ctx context.Context, entries map[string]stateEntry, used []string, now time.Time) error {
+// saveEntries writes entries (keyed by real path), used now.
+func (c *stateCache) saveEntries(ctx context.Context, entries map[string]stateEntry, now time.Time) error {
+	return c.db.InTx(ctx, func(tx *store.Tx) error { return writeEntries(ctx, tx, entries, now) })
+}
+
+func writeEntries(ctx context.Context, tx *store.Tx, entries map[string]stateEntry, now time.Time) error {
 	nowMS := now.UnixMilli()
 	keys := make([]string, 0, len(entries))
 	for k := range entries {
 		keys = append(keys, k)
 	}
+	const cols = 10
+	for start := 0; start < len(keys); start += batchSize {
+		part := keys[start:min(start+batchSize, len(keys))]
+		args := make([]any, 0, cols*len(part))
+		for _, k := range part {
+			e := entries[k]
+			var profile any
+			if e.profile != nil {
+				profile = string(e.profile)
+			}
+			args = append(args, k, e.st.size, e.st.mtime, int64(e.st.inode), int64(e.st.dev), e.hash,
+				encodeChunkList(e.chunks), boolInt(e.profiled), profile, nowMS)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO files (path, size, mtime_ns, inode, dev, hash, chunks, profiled, profile, used_at)
+			VALUES `+rowsOf(len(part), cols)+` ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
+			inode = excluded.inode, dev = excluded.dev, hash = excluded.hash, chunks = excluded.chunks,
+			profiled = excluded.profiled, profile = excluded.profile, used_at = excluded.used_at`, args...); err != nil {
+			return fmt.Errorf("writing state cache: %w", err)
+		}
+	}
+	return nil
+}
+
+// save writes entries (keyed by real path), refreshes used_at of the paths
+// in used, and drops entries unused for stateExpiry.
+func (c *stateCache) save(ctx context.Context, entries map[string]stateEntry, used []string, now time.Time) error {
+	nowMS := now.UnixMilli()
 	return c.db.InTx(ctx, func(tx *store.Tx) error {
-		const cols = 10
-		for start := 0; start < len(keys); start += batchSize {
-			part := keys[start:min(start+batchSize, len(keys))]
-			args := make([]any, 0, cols*len(part))
-			for _, k := range part {
-				e := entries[k]
-				var profile any
-				if e.profile != nil {
-					profile = string(e.profile)
-				}
-				args = append(args, k, e.st.size, e.st.mtime, int64(e.st.inode), int64(e.st.dev), e.hash,
-					encodeChunkList(e.chunks), boolInt(e.profiled), profile, nowMS)
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO files (path, size, mtime_ns, inode, dev, hash, chunks, profiled, profile, used_at)
-				VALUES `+rowsOf(len(part), cols)+` ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
-				inode = excluded.inode, dev = excluded.dev, hash = excluded.hash, chunks = excluded.chunks,
-				profiled = excluded.profiled, profile = excluded.profile, used_at = excluded.used_at`, args...); err != nil {
-				return fmt.Errorf("writing state cache: %w", err)
-			}
+		if err := writeEntries(ctx, tx, entries, now); err != nil {
+			return err
 		}
 		for start := 0; start < len(used); start += batchSize {
 			part := used[start:min(start+batchSize, len(used))]

@@ -215,3 +215,36 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// An add of many files writes their state cache entries in batches while
+// it runs, and at the end the rest: every file's entry is in the database
+// (a re-add without the snapshot reads no file), once.
+func TestStateSavedInBatchesDuringAdd(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		dir := t.TempDir()
+		n := 2*stateSaveBatch + 345
+		for i := range n {
+			writeFile(t, dir, fmt.Sprintf("d%d/%04d.txt", i%7, i), []byte(fmt.Sprintf("file %d\n", i)))
+		}
+		if r := e.add(t, "ds", dir); r.Stats.FilesHashed != int64(n) {
+			t.Fatalf("first add %+v", r.Stats)
+		}
+		if err := os.Remove(snapshotPath(e.statePath, realDir(t, dir))); err != nil {
+			t.Fatal(err)
+		}
+		c, err := openStateCache(e.ctx, e.statePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rows int
+		err = c.db.QueryRow(e.ctx, `SELECT COUNT(*) FROM files`).Scan(&rows)
+		c.close()
+		if err != nil || rows != n {
+			t.Fatalf("%d state cache rows (%v), want %d", rows, err, n)
+		}
+		e2 := newEnvOn(t, e, Options{StatePath: e.statePath})
+		if r := e2.add(t, "ds", dir); r.Created || r.Stats.FilesHashed != 0 || r.Stats.CacheHits != int64(n) {
+			t.Fatalf("re-add from the database: created %v, stats %+v", r.Created, r.Stats)
+		}
+	})
+}
