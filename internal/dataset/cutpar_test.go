@@ -91,10 +91,6 @@ func TestAddCutsLargeFileInParallel(t *testing.T) {
 		if f1.Hash != f2.Hash || !slices.Equal(f1.Chunks, f2.Chunks) || len(f2.Chunks) < 10 {
 			t.Fatalf("parallel cut %d chunks (%s), sequential %d (%s)", len(f2.Chunks), f2.Hash, len(f1.Chunks), f1.Hash)
 		}
-		out := t.TempDir()
-		if _, err := e.svc.Get(e.ctx, "par", out, GetOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		sameTree(t, d2, out)
+		e.getSame(t, "par", d2)
 	})
 }

@@ -240,11 +240,7 @@ func TestStateCacheHitWithChunksMissingReadsAgain(t *testing.T) {
 		if r.Stats.FilesHashed != 2 || r.Stats.ChunksNew < 2 {
 			t.Fatalf("stats %+v", r.Stats)
 		}
-		out := t.TempDir()
-		if _, err := other.svc.Get(other.ctx, "ds", out, GetOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		sameTree(t, dir, out)
+		other.getSame(t, "ds", dir)
 	})
 }
 

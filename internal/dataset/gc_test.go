@@ -85,11 +85,7 @@ func TestGCRemovesOnlyUnreferencedAfterGrace(t *testing.T) {
 			t.Fatal("gc removed a non-chunk object")
 		}
 		// v2 is intact; v1 is gone.
-		out := t.TempDir()
-		if _, err := e.svc.Get(e.ctx, "ds@2", out, GetOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		sameTree(t, d2, out)
+		e.getSame(t, "ds@2", d2)
 		_, err = e.svc.Resolve(e.ctx, "ds@1")
 		wantCode(t, err, errs.NotFound)
 		// A second run finds nothing; re-adding v1's content stores only1 anew.
@@ -466,11 +462,7 @@ func TestPushPull(t *testing.T) {
 		if _, err := fresh.svc.RecordVersion(fresh.ctx, RecordInput{Name: "ds", Manifest: show.Manifest}); err != nil {
 			t.Fatal(err)
 		}
-		out := t.TempDir()
-		if _, err := fresh.svc.Get(fresh.ctx, "ds", out, GetOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		sameTree(t, d, out)
+		fresh.getSame(t, "ds", d)
 		out2 := t.TempDir()
 		if _, err := Materialize(server.ctx, show.Manifest, server.svc, out2, GetOptions{}); err != nil {
 			t.Fatal(err)

@@ -2,7 +2,6 @@ package dataset
 
 import (
 	"bytes"
-	"io"
 	"slices"
 	"testing"
 
@@ -10,25 +9,13 @@ import (
 )
 
 // cutsWith returns the chunk sizes algorithm cuts data into with opts.
-func cutsWith(t testing.TB, algorithm string, opts chunkers.ChunkerOpts, data []byte) []int {
+func cutsWith(t testing.TB, algorithm string, opts chunkers.ChunkerOpts, data []byte) []int64 {
 	t.Helper()
 	c, err := chunkers.NewChunkerBuffer(algorithm, bytes.NewReader(data), &opts, make([]byte, 2*opts.MaxSize))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []int
-	for {
-		b, err := c.Next()
-		if err != nil && err != io.EOF {
-			t.Fatal(err)
-		}
-		if len(b) > 0 {
-			out = append(out, len(b))
-		}
-		if err == io.EOF || len(b) == 0 {
-			return out
-		}
-	}
+	return chunkLengths(t, c)
 }
 
 // TestGearCutterCutsAsTheLibrary checks that our cutter and the library's

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	chunkers "github.com/PlakarKorp/go-cdc-chunkers"
 	"github.com/mlcycle/mlcycle/internal/actor"
 	"github.com/mlcycle/mlcycle/internal/audit"
 	"github.com/mlcycle/mlcycle/internal/blob"
@@ -246,6 +247,12 @@ func sequentialCuts(t *testing.T, data []byte) []int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return chunkLengths(t, c)
+}
+
+// chunkLengths reads c to its end and returns the lengths of its chunks.
+func chunkLengths(t testing.TB, c *chunkers.Chunker) []int64 {
+	t.Helper()
 	var out []int64
 	for {
 		b, err := c.Next()
@@ -259,4 +266,15 @@ func sequentialCuts(t *testing.T, data []byte) []int64 {
 			return out
 		}
 	}
+}
+
+// getSame gets ref into a fresh folder and fails unless it holds exactly
+// the files of want, byte for byte.
+func (e *env) getSame(t testing.TB, ref, want string) {
+	t.Helper()
+	out := t.TempDir()
+	if _, err := e.svc.Get(e.ctx, ref, out, GetOptions{}); err != nil {
+		t.Fatalf("get %s: %v", ref, err)
+	}
+	sameTree(t, want, out)
 }

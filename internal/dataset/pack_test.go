@@ -119,11 +119,7 @@ func TestPacksHoldChunks(t *testing.T) {
 				t.Fatalf("pack %s: %v, %d bytes (at most %d)", name, err, fi.Size(), packCap)
 			}
 		}
-		out := t.TempDir()
-		if _, err := e.svc.Get(e.ctx, "ds", out, GetOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		sameTree(t, dir, out)
+		e.getSame(t, "ds", dir)
 
 		// The same files in another dataset: nothing new is stored.
 		r = e.add(t, "copy", dir)
@@ -142,11 +138,7 @@ func TestPacksHoldChunks(t *testing.T) {
 		if r.Stats.ChunksReused == 0 || r.Stats.BytesNew >= r.Stats.Bytes/2 {
 			t.Fatalf("add of the edited file %+v", r.Stats)
 		}
-		out = t.TempDir()
-		if _, err := e.svc.Get(e.ctx, "edited", out, GetOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		sameTree(t, edited, out)
+		e.getSame(t, "edited", edited)
 	})
 }
 
@@ -591,10 +583,6 @@ func TestAddFailsCleanlyWhenPacksCannotBeWritten(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.add(t, "ds", dir)
-		out := t.TempDir()
-		if _, err := e.svc.Get(e.ctx, "ds", out, GetOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		sameTree(t, dir, out)
+		e.getSame(t, "ds", dir)
 	})
 }

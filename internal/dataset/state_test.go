@@ -51,11 +51,7 @@ func TestReAddFromSnapshotDetectsChanges(t *testing.T) {
 			if !r.Created || r.Version.Version != version || r.Stats.FilesHashed != wantHashed {
 				t.Fatalf("%s: created %v, version %d, stats %+v", what, r.Created, r.Version.Version, r.Stats)
 			}
-			out := t.TempDir()
-			if _, err := e2.svc.Get(e2.ctx, "ds", out, GetOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			sameTree(t, dir, out)
+			e2.getSame(t, "ds", dir)
 		}
 		readd("unchanged", 0)
 
