@@ -46,6 +46,7 @@ user cache folder ($XDG_CACHE_HOME/mlcycle/local).`,
 		newDataAddCmd(d), newDataLsCmd(d), newDataShowCmd(d), newDataGetCmd(d),
 		newDataRmCmd(d), newDataTagCmd(d), newDataUntagCmd(d), newDataDiffCmd(d),
 		newDataValidateCmd(d), newDataPushCmd(d), newDataPullCmd(d), newDataGCCmd(d),
+		newDataVerifyCmd(d),
 	)
 	return cmd
 }
@@ -1093,8 +1094,8 @@ func newDataGCCmd(d *deps) *cobra.Command {
 		Short: "Delete stored dataset content no live version needs",
 		Long: `Delete the chunks that no live dataset version needs, once they were last
 used longer ago than the grace period (so adds and pushes in progress keep
-what they stored), and the files holding them. On a local-folder store the
-small chunks live in pack files: a pack none of whose chunks is needed is
+what they stored), and the files holding them. On a local-folder store
+chunks live in pack files: a pack none of whose chunks is needed is
 deleted, and one less than half in use is rewritten with just the needed
 ones. Against a server (--server) this needs the admin role.
 
@@ -1149,6 +1150,48 @@ Run with --dry-run first to see what would go.`,
 		if rep.Young > 0 {
 			fmt.Fprintf(d.stdout, "kept %s (%s) that no version needs but that were used within the grace period (%s); --grace sets it\n",
 				count(rep.Young, "chunk"), fmtBytes(rep.YoungBytes), time.Duration(rep.GraceSeconds)*time.Second)
+		}
+		return nil
+	}
+	return cmd
+}
+
+func newDataVerifyCmd(d *deps) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "verify [name@version]...",
+		Short: "Read back stored dataset content and check every chunk against its hash",
+		Long: `Read back every chunk of the given versions (default: every live version of
+every dataset) and check it against its hash, as get would, writing
+nothing. A damaged pack or chunk file is otherwise only noticed when its
+data is next read. Each damaged or missing chunk (or manifest) is listed
+with the files that use it, and the command exits non-zero.
+
+It reads the store directly, so it runs on the machine that holds it: the
+local catalog of --data-dir (or --db and --artifacts), which for a server
+is the server's own data folder.`,
+	}
+	t := addDataFlags(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if t.remote() {
+			return errors.New("verify reads the store itself: run it where the store is, with --data-dir (or --db and --artifacts), not --server")
+		}
+		ctx, svc, done, err := t.local(cmd.Context(), false)
+		if err != nil {
+			return err
+		}
+		defer done()
+		p := newProgress(d, "verifying")
+		rep, err := svc.Verify(ctx, args, p.report)
+		p.end()
+		if err != nil {
+			return err
+		}
+		for _, o := range rep.Damaged {
+			fmt.Fprintf(d.stdout, "%s: %s; used by %s\n", o.Hash, o.Problem, strings.Join(o.UsedBy, ", "))
+		}
+		fmt.Fprintf(d.stdout, "checked %s: %s, %s\n", count(rep.Versions, "version"), count(rep.Chunks, "chunk"), fmtBytes(rep.Bytes))
+		if n := len(rep.Damaged); n > 0 {
+			return fmt.Errorf("%s damaged or missing: get fails on the files that use them", count(int64(n), "stored object"))
 		}
 		return nil
 	}

@@ -177,6 +177,32 @@ func testDataLocal(t *testing.T) {
 		t.Fatalf("gc: %s", out)
 	}
 	mustRun(t, "data", "get", "iris@1", "-o", t.TempDir(), dd)
+
+	// verify: sound, then with a byte flipped in every pack.
+	if out := mustRun(t, "data", "verify", dd); !strings.Contains(out, "checked 2 versions: ") {
+		t.Fatalf("verify: %s", out)
+	}
+	packs, err := filepath.Glob(filepath.Join(strings.TrimPrefix(dd, "--data-dir="), "artifacts", "cas", "packs", "*"))
+	if err != nil || len(packs) == 0 {
+		t.Fatalf("packs %v %v", packs, err)
+	}
+	for _, p := range packs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[0] ^= 1
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r = runCLI(t, "data", "verify", "iris@1", dd)
+	if r.code != 1 || !strings.Contains(r.stdout, "does not match its hash; used by iris@1:") || !strings.Contains(r.stderr, "damaged or missing") {
+		t.Fatalf("verify a damaged store: %+v", r)
+	}
+	if r := runCLI(t, "data", "verify", "--server", "http://127.0.0.1:1", dd); r.code == 0 || !strings.Contains(r.stderr, "where the store is") {
+		t.Fatalf("verify --server: %+v", r)
+	}
 }
 
 func TestDataPushPull(t *testing.T) {
