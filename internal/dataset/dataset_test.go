@@ -404,24 +404,9 @@ func TestCorruptChunkDetectedOnGet(t *testing.T) {
 		d, _ := e.svc.Show(e.ctx, "ds")
 		f, _ := d.Manifest.File("big.csv")
 		bad := f.Chunks[1].Hash
-		at, err := e.svc.chunkPlace(e.ctx, bad)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(e.blobDir, filepath.FromSlash(ChunkKey(bad)))
-		if at.Pack != "" {
-			p = e.svc.files.packPath(at.Pack)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b[at.Offset+1000] ^= 0x20
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		flipStoredByte(t, e, bad, 1000)
 		out := t.TempDir()
-		_, err = e.svc.Get(e.ctx, "ds", out, GetOptions{})
+		_, err := e.svc.Get(e.ctx, "ds", out, GetOptions{})
 		if !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("Get of a corrupt chunk: %v, want ErrCorrupt", err)
 		}

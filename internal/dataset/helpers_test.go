@@ -278,3 +278,26 @@ func (e *env) getSame(t testing.TB, ref, want string) {
 	}
 	sameTree(t, want, out)
 }
+
+// flipStoredByte flips the byte at off of the stored chunk hash, wherever
+// it is stored (a pack or a file of its own), and returns its place, the
+// file and the file's new bytes.
+func flipStoredByte(t testing.TB, e *env, hash string, off int64) (at storedChunk, path string, b []byte) {
+	t.Helper()
+	at, err := e.svc.chunkPlace(e.ctx, hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path = filepath.Join(e.blobDir, filepath.FromSlash(ChunkKey(hash)))
+	if at.Pack != "" {
+		path = e.svc.files.packPath(at.Pack)
+	}
+	if b, err = os.ReadFile(path); err != nil {
+		t.Fatal(err)
+	}
+	b[at.Offset+off] ^= 1
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return at, path, b
+}

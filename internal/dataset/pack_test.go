@@ -152,20 +152,11 @@ func TestCorruptPackedChunkDetected(t *testing.T) {
 		writeFile(t, dir, "b.bin", randBytes(2, 7000))
 		e.add(t, "ds", dir)
 		bad := hashOf(string(randBytes(2, 7000)))
-		at, err := e.svc.chunkPlace(e.ctx, bad)
-		if err != nil || at.Pack == "" {
-			t.Fatalf("b.bin not in a pack: %+v %v", at, err)
+		at, p, b := flipStoredByte(t, e, bad, 100)
+		if at.Pack == "" {
+			t.Fatalf("b.bin not in a pack: %+v", at)
 		}
-		p := e.svc.files.packPath(at.Pack)
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b[at.Offset+100] ^= 1
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		_, err = e.svc.Get(e.ctx, "ds", t.TempDir(), GetOptions{})
+		_, err := e.svc.Get(e.ctx, "ds", t.TempDir(), GetOptions{})
 		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "b.bin") {
 			t.Fatalf("Get with a corrupt packed chunk: %v", err)
 		}

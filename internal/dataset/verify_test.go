@@ -34,18 +34,9 @@ func TestVerifyReportsDamage(t *testing.T) {
 
 		// b.bin's chunk: a byte flipped in its pack.
 		bad := hashOf(string(randBytes(2, 7000)))
-		at, err := e.svc.chunkPlace(e.ctx, bad)
-		if err != nil || at.Pack == "" {
-			t.Fatalf("b.bin not packed: %+v %v", at, err)
-		}
-		p := e.svc.files.packPath(at.Pack)
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b[at.Offset+10] ^= 1
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
+		at, _, _ := flipStoredByte(t, e, bad, 10)
+		if at.Pack == "" {
+			t.Fatalf("b.bin not packed: %+v", at)
 		}
 		// c.bin's pack (other's own add) is gone.
 		gone := hashOf(string(randBytes(3, 9000)))
