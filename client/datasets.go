@@ -391,7 +391,7 @@ type TransferOptions struct {
 type TransferResult struct {
 	// Version is the version on the receiving side: the one recorded, or
 	// the newest one when it already had the same content.
-	Version       dataset.Version
+	Version       DatasetVersion
 	Chunks        int64 // chunks moved
 	Bytes         int64 // bytes moved
 	ChunksPresent int64 // chunks the receiving side already held
@@ -402,6 +402,9 @@ type TransferResult struct {
 // each verified by the server), then records the manifest. Re-running an
 // interrupted push uploads only what is still missing; pushing content the
 // server already has as its newest version records nothing.
+//
+// local is the dataset service of this module's local catalog; programs
+// outside the module use catalog.Catalog.Push (package client/catalog).
 func (c *Client) Push(ctx context.Context, local *dataset.Service, ref string, opts TransferOptions) (TransferResult, error) {
 	d, err := local.Show(ctx, ref)
 	if err != nil {
@@ -419,13 +422,15 @@ func (c *Client) Push(ctx context.Context, local *dataset.Service, ref string, o
 	if err != nil {
 		return TransferResult{}, fmt.Errorf("recording %s on the server: %w", name, err)
 	}
-	return TransferResult{Version: v.local(), Chunks: st.Chunks, Bytes: st.Bytes, ChunksPresent: st.Present}, nil
+	return TransferResult{Version: v, Chunks: st.Chunks, Bytes: st.Bytes, ChunksPresent: st.Present}, nil
 }
 
 // Pull copies the version ref from the server into the local dataset
 // service: missing chunks are downloaded several at once and verified
 // against their hashes as they are stored, then the manifest is recorded
 // locally. Re-running an interrupted pull downloads only what is missing.
+//
+// Programs outside this module use catalog.Catalog.Pull.
 func (c *Client) Pull(ctx context.Context, local *dataset.Service, ref string, opts TransferOptions) (TransferResult, error) {
 	d, err := c.ShowDataset(ctx, ref)
 	if err != nil {
@@ -443,18 +448,20 @@ func (c *Client) Pull(ctx context.Context, local *dataset.Service, ref string, o
 	if err != nil {
 		return TransferResult{}, fmt.Errorf("recording %s locally: %w", name, err)
 	}
-	return TransferResult{Version: v, Chunks: st.Chunks, Bytes: st.Bytes, ChunksPresent: st.Present}, nil
+	return TransferResult{Version: versionOf(v), Chunks: st.Chunks, Bytes: st.Bytes, ChunksPresent: st.Present}, nil
 }
 
-// local converts a server answer to the dataset package's type.
-func (v DatasetVersion) local() dataset.Version {
-	tables := make([]dataset.TableSummary, len(v.Tables))
+// versionOf converts a version of a local catalog to the type the server
+// answers with.
+func versionOf(v dataset.Version) DatasetVersion {
+	tables := make([]DatasetTable, len(v.Tables))
 	for i, t := range v.Tables {
-		tables[i] = dataset.TableSummary(t)
+		tables[i] = DatasetTable(t)
 	}
-	return dataset.Version{Dataset: v.Dataset, Version: v.Version, Digest: v.Digest, ManifestHash: v.ManifestHash,
-		Message: v.Message, CreatedAt: v.CreatedAt, CreatedBy: v.CreatedBy, FileCount: v.FileCount,
-		TotalBytes: v.TotalBytes, Tables: tables, Tags: v.Tags, Deleted: v.Deleted}
+	return DatasetVersion{Dataset: v.Dataset, Version: v.Version, Ref: v.Ref(), Source: v.Source(),
+		Digest: v.Digest, ManifestHash: v.ManifestHash, Message: v.Message, CreatedAt: v.CreatedAt,
+		CreatedBy: v.CreatedBy, FileCount: v.FileCount, TotalBytes: v.TotalBytes, Tables: tables,
+		Tags: v.Tags, Deleted: v.Deleted}
 }
 
 // DatasetInputFor is the run input that names a dataset version: logged

@@ -69,7 +69,7 @@ func TestIntegrationDatasetPushPull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Chunks != chunks || res.ChunksPresent != 0 || res.Version.Ref() != "blobs@1" {
+	if res.Chunks != chunks || res.ChunksPresent != 0 || res.Version.Ref != "blobs@1" {
 		t.Fatalf("push: %+v, want %d chunks", res, chunks)
 	}
 	// The server (a local folder store) said it takes chunks of any size

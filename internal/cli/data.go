@@ -311,18 +311,16 @@ func defaultBase(args []string) string {
 // validateFiles validates the table files the rules cover and fails with
 // every failing report.
 func validateFiles(ctx context.Context, d *deps, rs *validate.Rules, files []dataset.LocalFile) error {
+	in := make([]validate.File, len(files))
+	for i, f := range files {
+		in[i] = validate.File{Path: f.Path, Abs: f.AbsPath}
+	}
+	reps, err := rs.ValidateFiles(ctx, in)
+	if err != nil {
+		return err
+	}
 	var failed []string
-	checked := 0
-	for _, f := range files {
-		if !isTable(f.AbsPath) || !rs.Applies(f.AbsPath) {
-			continue
-		}
-		rep, err := rs.Validate(ctx, f.AbsPath)
-		if err != nil {
-			return err
-		}
-		checked++
-		rep.File = f.Path
+	for _, rep := range reps {
 		if !rep.OK {
 			failed = append(failed, rep.Text())
 		}
@@ -330,8 +328,8 @@ func validateFiles(ctx context.Context, d *deps, rs *validate.Rules, files []dat
 	if len(failed) > 0 {
 		return &exitError{code: 1, msg: "validation failed, nothing recorded:\n" + strings.TrimRight(strings.Join(failed, ""), "\n")}
 	}
-	if checked > 0 {
-		fmt.Fprintf(d.stderr, "validation passed (%d table files)\n", checked)
+	if len(reps) > 0 {
+		fmt.Fprintf(d.stderr, "validation passed (%d table files)\n", len(reps))
 	}
 	return nil
 }
@@ -348,7 +346,7 @@ func push(ctx context.Context, d *deps, t *dataTarget, svc *dataset.Service, ref
 		return err
 	}
 	fmt.Fprintf(d.stdout, "pushed %s to %s as %s: %s uploaded (%s), %d already there\n",
-		ref, t.server, res.Version.Ref(), count(res.Chunks, "chunk"), fmtBytes(res.Bytes), res.ChunksPresent)
+		ref, t.server, res.Version.Ref, count(res.Chunks, "chunk"), fmtBytes(res.Bytes), res.ChunksPresent)
 	return nil
 }
 
@@ -400,7 +398,7 @@ func newDataPullCmd(d *deps) *cobra.Command {
 			return err
 		}
 		fmt.Fprintf(d.stdout, "pulled %s from %s as %s: %s downloaded (%s), %d already here\n",
-			args[0], t.server, res.Version.Ref(), count(res.Chunks, "chunk"), fmtBytes(res.Bytes), res.ChunksPresent)
+			args[0], t.server, res.Version.Ref, count(res.Chunks, "chunk"), fmtBytes(res.Bytes), res.ChunksPresent)
 		return nil
 	}
 	return cmd

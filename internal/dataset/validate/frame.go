@@ -117,3 +117,26 @@ func fill(c *column, fc *frame.Column, n int) error {
 	}
 	return nil
 }
+
+// File is a file to validate: Path names it in reports (a dataset path),
+// Abs is where it is read from.
+type File struct{ Path, Abs string }
+
+// ValidateFiles validates, in order, the files that are tables (by name, as
+// frame.Detect sees them) and that the rules apply to, and returns their
+// reports with File set to the file's Path. Other files are skipped.
+func (r *Rules) ValidateFiles(ctx context.Context, files []File) ([]Report, error) {
+	var reps []Report
+	for _, f := range files {
+		if _, err := frame.Detect(f.Abs); err != nil || !r.Applies(f.Abs) {
+			continue
+		}
+		rep, err := r.Validate(ctx, f.Abs)
+		if err != nil {
+			return nil, err
+		}
+		rep.File = f.Path
+		reps = append(reps, rep)
+	}
+	return reps, nil
+}

@@ -1,0 +1,304 @@
+// Package catalog gives Go programs the local dataset catalog that
+// `mlcycle data` works on: record versions of local files, read them back,
+// and push them to (or pull them from) a server with a client.Client.
+//
+// A catalog is a data folder: its database and its chunk store, the same
+// folder `mlcycle server --data-dir` and `mlcycle data --data-dir` use. By
+// default it is the CLI's own local catalog (mlcycle/local under the user
+// cache folder), so versions a program adds are seen by `mlcycle data push
+// --server` and the other way round. Answers use the client package's
+// types, the same a server gives.
+//
+// Open a catalog in one process at a time per database file when it is
+// SQLite (the CLI and a program may take turns).
+package catalog
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mlcycle/mlcycle/client"
+	"github.com/mlcycle/mlcycle/internal/actor"
+	"github.com/mlcycle/mlcycle/internal/app"
+	"github.com/mlcycle/mlcycle/internal/dataset"
+	"github.com/mlcycle/mlcycle/internal/dataset/validate"
+	"github.com/mlcycle/mlcycle/internal/frame"
+	"github.com/mlcycle/mlcycle/internal/httpapi"
+)
+
+// Options say which catalog to open.
+type Options struct {
+	// Dir is the data folder, created if missing. Empty means the CLI's
+	// local catalog, mlcycle/local under os.UserCacheDir.
+	Dir string
+	// DB and Artifacts, when set, replace the database (sqlite:// or
+	// postgres:// URL) and the chunk store (file:// or s3:// URL) of Dir,
+	// as `mlcycle server --db` and `--artifacts` do.
+	DB, Artifacts string
+	// User is the name versions are recorded by; empty means
+	// "local:<operating-system user>", as the CLI records.
+	User string
+	// StatePath is the state cache that lets an add skip files whose
+	// size, mtime and inode are unchanged (a SQLite file). Empty means the
+	// one the CLI uses, mlcycle/state.db under os.UserCacheDir.
+	StatePath string
+}
+
+// Catalog is an open local dataset catalog. Its methods may be called from
+// several goroutines. Close it when done.
+type Catalog struct {
+	local    *app.Local
+	svc      *dataset.Service
+	closeSvc func() error
+	who      actor.Actor
+}
+
+// Open opens (creating and migrating, if new) the catalog opts name.
+func Open(ctx context.Context, opts Options) (*Catalog, error) {
+	dir := opts.Dir
+	if dir == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			return nil, fmt.Errorf("finding the user cache folder for the local dataset catalog (or set Options.Dir): %w", err)
+		}
+		dir = filepath.Join(cache, "mlcycle", "local")
+	}
+	if opts.DB == "" || opts.Artifacts == "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("creating the catalog folder: %w", err)
+		}
+	}
+	l, err := app.OpenLocal(ctx, app.Config{DataDir: dir, DB: opts.DB, Artifacts: opts.Artifacts})
+	if err != nil {
+		return nil, err
+	}
+	svc, closeSvc, err := l.OpenDatasets(ctx, dataset.Options{
+		Profile:   dataset.TableProfiler(frame.Options{}),
+		StatePath: opts.StatePath,
+	})
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	name := opts.User
+	if name == "" {
+		name = "local"
+		if u, err := user.Current(); err == nil {
+			name = "local:" + u.Username
+		}
+	}
+	host, _ := os.Hostname()
+	return &Catalog{local: l, svc: svc, closeSvc: closeSvc,
+		who: actor.Actor{Name: name, Role: "admin", ClientAddr: "catalog@" + host}}, nil
+}
+
+// Close releases the catalog.
+func (c *Catalog) Close() error {
+	return errors.Join(c.closeSvc(), c.local.Close())
+}
+
+// as is ctx acting as the catalog's user: the audit log and created_by
+// name them.
+func (c *Catalog) as(ctx context.Context) context.Context { return actor.With(ctx, c.who) }
+
+// AddOptions tune Add.
+type AddOptions struct {
+	// Message describes the version.
+	Message string
+	// BaseDir is the folder dataset paths are relative to; every file must
+	// be inside it. Empty means the folder itself when paths is one
+	// folder, else the current directory.
+	BaseDir string
+	// RulesFile, when set, is a validation rules file (YAML, see
+	// docs/datasets.md) that the table files must pass: when one fails,
+	// Add returns a *ValidationError and records nothing.
+	RulesFile string
+	// NoProfile skips profiling CSV, TSV, JSON Lines and Parquet files.
+	NoProfile bool
+	// Progress, when set, is called about every 100 ms with the work done
+	// and the total (table files count twice: hashing and profiling).
+	// Calls never overlap.
+	Progress func(done, total int64)
+}
+
+// AddStats tells what an add did.
+type AddStats struct {
+	Files         int64 // files in the version
+	Bytes         int64 // their total size
+	FilesHashed   int64 // files read and hashed; the others came from the state cache
+	BytesHashed   int64
+	CacheHits     int64 // files whose hash came from the state cache
+	FilesProfiled int64 // table files profiled
+	ChunksNew     int64 // chunks stored
+	BytesNew      int64 // bytes stored
+	ChunksReused  int64 // chunks found already stored
+	Elapsed       time.Duration
+}
+
+// AddResult is the version an add recorded or, when the files had the
+// same content as the newest version (Created false), that version.
+type AddResult struct {
+	Version client.DatasetVersion
+	Created bool
+	Stats   AddStats
+}
+
+// ValidationError is the error of an add whose tables failed the rules:
+// Reports holds the text of each failing file's report, which names every
+// failing expectation with its count and sample rows.
+type ValidationError struct {
+	Reports []string
+}
+
+func (e *ValidationError) Error() string {
+	return "validation failed, nothing recorded:\n" + strings.TrimRight(strings.Join(e.Reports, ""), "\n")
+}
+
+// Add records a new version of the dataset name (created if new) from
+// files, folders and glob patterns. It is all or nothing: bad input (an
+// illegal name, a path outside BaseDir, an unreadable file or malformed
+// table, failed validation) or a cancelled ctx records no version.
+func (c *Catalog) Add(ctx context.Context, name string, paths []string, opts AddOptions) (AddResult, error) {
+	in := dataset.AddInput{Name: name, Message: opts.Message, Paths: paths, BaseDir: opts.BaseDir,
+		Progress: opts.Progress, NoProfile: opts.NoProfile}
+	if opts.RulesFile != "" {
+		rs, err := validate.Load(opts.RulesFile)
+		if err != nil {
+			return AddResult{}, err
+		}
+		in.Validate = func(ctx context.Context, files []dataset.LocalFile) error {
+			vf := make([]validate.File, len(files))
+			for i, f := range files {
+				vf[i] = validate.File{Path: f.Path, Abs: f.AbsPath}
+			}
+			reps, err := rs.ValidateFiles(ctx, vf)
+			if err != nil {
+				return err
+			}
+			var failed []string
+			for _, rep := range reps {
+				if !rep.OK {
+					failed = append(failed, rep.Text())
+				}
+			}
+			if len(failed) > 0 {
+				return &ValidationError{Reports: failed}
+			}
+			return nil
+		}
+	}
+	res, err := c.svc.Add(c.as(ctx), in)
+	if err != nil {
+		return AddResult{}, err
+	}
+	v, err := versionOf(res.Version)
+	if err != nil {
+		return AddResult{}, err
+	}
+	return AddResult{Version: v, Created: res.Created, Stats: AddStats(res.Stats)}, nil
+}
+
+// Datasets lists the catalog's datasets.
+func (c *Catalog) Datasets(ctx context.Context) ([]client.DatasetSummary, error) {
+	ds, err := c.svc.List(c.as(ctx))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]client.DatasetSummary, len(ds))
+	for i, d := range ds {
+		if err := convert(httpapi.DatasetJSONOf(d), &out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Versions lists the live versions of the dataset name, newest first.
+func (c *Catalog) Versions(ctx context.Context, name string) ([]client.DatasetVersion, error) {
+	vs, err := c.svc.Versions(c.as(ctx), name)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]client.DatasetVersion, len(vs))
+	for i, v := range vs {
+		if out[i], err = versionOf(v); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Show returns the version ref names (name@3, name@tag, name@latest or
+// name) with its manifest and the runs that used it.
+func (c *Catalog) Show(ctx context.Context, ref string) (client.DatasetVersionDetail, error) {
+	d, err := c.svc.Show(c.as(ctx), ref)
+	if err != nil {
+		return client.DatasetVersionDetail{}, err
+	}
+	var out client.DatasetVersionDetail
+	if err := convert(httpapi.VersionDetailJSONOf(d), &out); err != nil {
+		return client.DatasetVersionDetail{}, err
+	}
+	return out, nil
+}
+
+// Get writes the files of the version ref names into dir, created if
+// missing, verifying every chunk against its hash; a damaged chunk fails
+// the call and names the file.
+func (c *Catalog) Get(ctx context.Context, ref, dir string, opts client.GetDatasetOptions) (client.GetDatasetResult, error) {
+	ctx = c.as(ctx)
+	v, err := c.svc.Resolve(ctx, ref)
+	if err != nil {
+		return client.GetDatasetResult{}, err
+	}
+	st, err := c.svc.Get(ctx, v.Ref(), dir, dataset.GetOptions{Paths: opts.Paths, Progress: opts.Progress})
+	if err != nil {
+		return client.GetDatasetResult{}, err
+	}
+	cv, err := versionOf(v)
+	if err != nil {
+		return client.GetDatasetResult{}, err
+	}
+	return client.GetDatasetResult{Version: cv, Files: st.Files, Bytes: st.Bytes}, nil
+}
+
+// Push copies the version ref to the server remote talks to: only the
+// chunks it lacks travel (several at once); re-running an interrupted push
+// sends only what is still missing. The result's Version is the server's.
+func (c *Catalog) Push(ctx context.Context, remote *client.Client, ref string, opts client.TransferOptions) (client.TransferResult, error) {
+	return remote.Push(c.as(ctx), c.svc, ref, opts)
+}
+
+// Pull copies the version ref from the server remote talks to into the
+// catalog, downloading only missing chunks and verifying each. The
+// result's Version is the catalog's.
+func (c *Catalog) Pull(ctx context.Context, remote *client.Client, ref string, opts client.TransferOptions) (client.TransferResult, error) {
+	return remote.Pull(c.as(ctx), c.svc, ref, opts)
+}
+
+// versionOf converts a version to the type a server answers with.
+func versionOf(v dataset.Version) (client.DatasetVersion, error) {
+	var out client.DatasetVersion
+	err := convert(httpapi.VersionJSONOf(v), &out)
+	return out, err
+}
+
+// convert copies a value into its client twin through its JSON form, the
+// form a server answers with.
+func convert(in, out any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("encoding %T: %w", in, err)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("decoding %T: %w", out, err)
+	}
+	return nil
+}

@@ -1,0 +1,314 @@
+package catalog_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mlcycle/mlcycle/client"
+	"github.com/mlcycle/mlcycle/client/catalog"
+	"github.com/mlcycle/mlcycle/internal/app"
+	"github.com/mlcycle/mlcycle/internal/store/storetest"
+)
+
+// engines yields, per database, the options of a fresh catalog whose
+// database is that engine (the chunk store a local folder).
+func engines(t *testing.T, fn func(t *testing.T, opts func() catalog.Options)) {
+	t.Helper()
+	for _, e := range []struct {
+		name string
+		url  func(testing.TB) string
+	}{{"sqlite", storetest.SQLiteURL}, {"postgres", storetest.PostgresURL}} {
+		t.Run(e.name, func(t *testing.T) {
+			fn(t, func() catalog.Options {
+				return catalog.Options{Dir: t.TempDir(), DB: e.url(t), User: "tester",
+					StatePath: filepath.Join(t.TempDir(), "state.db")}
+			})
+		})
+	}
+}
+
+func open(t *testing.T, opts catalog.Options) *catalog.Catalog {
+	t.Helper()
+	c, err := catalog.Open(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return c
+}
+
+// startServer runs the real server on 127.0.0.1 with a fresh data folder.
+func startServer(t *testing.T) *client.Client {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, app.Config{DataDir: t.TempDir(), Host: "127.0.0.1"}, io.Discard)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server: %v", err)
+		}
+	})
+	c, err := client.New(a.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func write(t *testing.T, path string, data []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// An add trusts a file's stat in its state cache only once its mtime
+	// is a little in the past.
+	old := time.Now().Add(-time.Minute)
+	if err := os.Chtimes(path, old, old); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sameFiles fails unless dir holds exactly the files of want (path -> bytes).
+func sameFiles(t *testing.T, dir string, want map[string][]byte) {
+	t.Helper()
+	got := map[string][]byte{}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(dir, p)
+		got[filepath.ToSlash(rel)] = b
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%s holds %d files, want %d", dir, len(got), len(want))
+	}
+	for p, b := range want {
+		if !bytes.Equal(got[p], b) {
+			t.Fatalf("%s: %d bytes differ from the %d added", p, len(got[p]), len(b))
+		}
+	}
+}
+
+func TestCatalogAddShowGet(t *testing.T) {
+	engines(t, func(t *testing.T, opts func() catalog.Options) {
+		ctx := context.Background()
+		cat := open(t, opts())
+		src := t.TempDir()
+		var csv strings.Builder
+		csv.WriteString("id,amount,city\n")
+		for i := range 200 {
+			fmt.Fprintf(&csv, "%d,%d.5,%s\n", i, i%7, []string{"oslo", "lima"}[i%2])
+		}
+		blob := make([]byte, 3<<20) // several chunks
+		rand.Read(blob)
+		files := map[string][]byte{"sales.csv": []byte(csv.String()), "raw/blob.bin": blob, "raw/copy.csv": []byte(csv.String())}
+		for p, b := range files {
+			write(t, filepath.Join(src, p), b)
+		}
+
+		var calls int
+		res, err := cat.Add(ctx, "sales", []string{src}, catalog.AddOptions{Message: "first cut", Progress: func(done, total int64) { calls++ }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := res.Version
+		if !res.Created || v.Ref != "sales@1" || v.Source != "mlcycle://sales@1" || v.FileCount != 3 || v.Message != "first cut" || v.CreatedBy != "tester" {
+			t.Fatalf("add: %+v", res)
+		}
+		if st := res.Stats; st.Files != 3 || st.FilesHashed != 3 || st.FilesProfiled != 2 || st.Bytes != int64(len(blob)+2*csv.Len()) {
+			t.Fatalf("stats: %+v", st)
+		}
+		if calls == 0 {
+			t.Error("Progress was never called")
+		}
+		if len(v.Tables) != 2 || v.Tables[0].Rows != 200 || v.Tables[0].Columns != 3 {
+			t.Fatalf("tables: %+v", v.Tables)
+		}
+
+		// Unchanged files: nothing recorded, nothing read (state cache).
+		again, err := cat.Add(ctx, "sales", []string{src}, catalog.AddOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.Created || again.Version.Ref != "sales@1" || again.Stats.FilesHashed != 0 {
+			t.Fatalf("re-add of unchanged files: %+v", again)
+		}
+
+		d, err := cat.Show(ctx, "sales@latest")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Ref != "sales@1" || len(d.Manifest.Files) != 3 || d.Digest != v.Digest {
+			t.Fatalf("show: %+v", d.DatasetVersion)
+		}
+		var prof struct {
+			Rows    int64 `json:"rows"`
+			Columns []struct {
+				Name string `json:"name"`
+				Type string `json:"type"`
+			} `json:"columns"`
+		}
+		for _, f := range d.Manifest.Files {
+			if f.Path == "sales.csv" {
+				if err := json.Unmarshal(f.Profile, &prof); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if prof.Rows != 200 || len(prof.Columns) != 3 || prof.Columns[1].Name != "amount" || prof.Columns[1].Type != "float" {
+			t.Fatalf("profile of sales.csv: %+v", prof)
+		}
+		ds, err := cat.Datasets(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) != 1 || ds[0].Name != "sales" || ds[0].Latest != 1 {
+			t.Fatalf("datasets: %+v", ds)
+		}
+
+		out := t.TempDir()
+		got, err := cat.Get(ctx, "sales", out, client.GetDatasetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Version.Ref != "sales@1" || got.Files != 3 {
+			t.Fatalf("get: %+v", got)
+		}
+		sameFiles(t, out, files)
+	})
+}
+
+func TestCatalogAddRefusesBadInput(t *testing.T) {
+	engines(t, func(t *testing.T, opts func() catalog.Options) {
+		ctx := context.Background()
+		cat := open(t, opts())
+		src := t.TempDir()
+		write(t, filepath.Join(src, "people.csv"), []byte("id,age\n1,34\n2,131\n3,200\n"))
+		rules := filepath.Join(t.TempDir(), "rules.yaml")
+		write(t, rules, []byte("columns:\n  age: {type: int, max: 130}\n"))
+
+		_, err := cat.Add(ctx, "people", []string{src}, catalog.AddOptions{RulesFile: rules})
+		var ve *catalog.ValidationError
+		if !errors.As(err, &ve) {
+			t.Fatalf("add of failing data: %v, want a *ValidationError", err)
+		}
+		if len(ve.Reports) != 1 || !strings.Contains(ve.Reports[0], "people.csv") ||
+			!strings.Contains(ve.Reports[0], "FAIL columns.age.max: 2 rows above 130") {
+			t.Fatalf("reports: %q", ve.Reports)
+		}
+
+		_, err = cat.Add(ctx, "bad name!", []string{src}, catalog.AddOptions{})
+		if err == nil || !strings.Contains(err.Error(), "bad name!") {
+			t.Fatalf("add under an illegal name: %v", err)
+		}
+		write(t, filepath.Join(src, "ragged.csv"), []byte("a,b\n1,2\n3\n"))
+		_, err = cat.Add(ctx, "people", []string{src}, catalog.AddOptions{})
+		if err == nil || !strings.Contains(err.Error(), "ragged.csv") || !strings.Contains(err.Error(), "line 3") {
+			t.Fatalf("add of a ragged CSV: %v", err)
+		}
+		ds, err := cat.Datasets(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) != 0 {
+			t.Fatalf("failed adds recorded %+v", ds)
+		}
+
+		// Without profiling, and with rules that do not cover it, the
+		// ragged file is only bytes: it is stored as it is.
+		write(t, rules, []byte("columns:\n  age: {type: int, max: 300}\nfiles: '*people.csv'\n"))
+		res, err := cat.Add(ctx, "people", []string{src}, catalog.AddOptions{RulesFile: rules, NoProfile: true})
+		if err != nil || res.Version.Ref != "people@1" || len(res.Version.Tables) != 0 || res.Stats.FilesProfiled != 0 {
+			t.Fatalf("add without profiling: %+v, %v", res, err)
+		}
+		os.Remove(filepath.Join(src, "ragged.csv"))
+		res, err = cat.Add(ctx, "people", []string{src}, catalog.AddOptions{RulesFile: rules})
+		if err != nil || res.Version.Ref != "people@2" || len(res.Version.Tables) != 1 {
+			t.Fatalf("add of passing data: %+v, %v", res, err)
+		}
+	})
+}
+
+// TestCatalogPushPull moves a version from one catalog to a real server
+// and from there into a second catalog, which gives back the same files.
+func TestCatalogPushPull(t *testing.T) {
+	engines(t, func(t *testing.T, opts func() catalog.Options) {
+		ctx := context.Background()
+		srv := startServer(t)
+		a, b := open(t, opts()), open(t, opts())
+		src := t.TempDir()
+		big := make([]byte, 4<<20)
+		rand.Read(big)
+		files := map[string][]byte{"big.bin": big, "notes.txt": []byte("hello\n")}
+		for p, data := range files {
+			write(t, filepath.Join(src, p), data)
+		}
+		added, err := a.Add(ctx, "blobs", []string{src}, catalog.AddOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		pushed, err := a.Push(ctx, srv, "blobs@1", client.TransferOptions{Name: "shared"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pushed.Version.Ref != "shared@1" || pushed.Version.Digest != added.Version.Digest || pushed.Chunks < 2 || pushed.ChunksPresent != 0 {
+			t.Fatalf("push: %+v", pushed)
+		}
+		again, err := a.Push(ctx, srv, "blobs@1", client.TransferOptions{Name: "shared"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.Chunks != 0 || again.ChunksPresent != pushed.Chunks || again.Version.Ref != "shared@1" {
+			t.Fatalf("second push: %+v", again)
+		}
+		onServer, err := srv.ShowDataset(ctx, "shared@1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if onServer.Digest != added.Version.Digest || onServer.FileCount != 2 {
+			t.Fatalf("server's version: %+v", onServer.DatasetVersion)
+		}
+
+		pulled, err := b.Pull(ctx, srv, "shared", client.TransferOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pulled.Version.Ref != "shared@1" || pulled.Version.CreatedBy != "tester" || pulled.Chunks != pushed.Chunks {
+			t.Fatalf("pull: %+v", pulled)
+		}
+		out := t.TempDir()
+		if _, err := b.Get(ctx, "shared@1", out, client.GetDatasetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		sameFiles(t, out, files)
+	})
+}
