@@ -897,18 +897,52 @@ func printDiff(d *deps, diff client.DatasetDiff) {
 			score := ""
 			switch {
 			case col.PSI != nil:
-				score = fmt.Sprintf("psi %.3f", *col.PSI)
+				score = fmt.Sprintf(", psi %.3f", *col.PSI)
 			case col.JS != nil:
-				score = fmt.Sprintf("js %.3f", *col.JS)
+				score = fmt.Sprintf(", js %.3f", *col.JS)
 			}
 			drift := ""
 			if col.Drift {
 				drift = "  DRIFT"
 			}
-			fmt.Fprintf(w, "    %s: missing %.1f%% -> %.1f%%, distinct %d -> %d %s%s\n", col.Name,
+			fmt.Fprintf(w, "    %s: missing %.1f%% -> %.1f%%, distinct %d -> %d%s%s\n", col.Name,
 				100*col.MissingRateFrom, 100*col.MissingRateTo, col.DistinctFrom, col.DistinctTo, score, drift)
+			if stats := diffStats(col); stats != "" {
+				fmt.Fprintf(w, "      %s\n", stats)
+			}
 		}
 	}
+}
+
+// diffStats renders the summary statistics of a column on both sides,
+// "mean 0.02 -> 0.51, std 1 -> 0.98, min -3.4 -> -3.1, max 3.9 -> 4.2",
+// leaving out those neither side has.
+func diffStats(c profile.ColumnDiff) string {
+	num := func(v *float64) string {
+		if v == nil {
+			return "-"
+		}
+		return strconv.FormatFloat(*v, 'g', 6, 64)
+	}
+	tm := func(v *time.Time) string {
+		if v == nil {
+			return "-"
+		}
+		return v.Format(time.RFC3339)
+	}
+	var parts []string
+	add := func(name, from, to string) {
+		if from != "-" || to != "-" {
+			parts = append(parts, name+" "+from+" -> "+to)
+		}
+	}
+	add("mean", num(c.MeanFrom), num(c.MeanTo))
+	add("std", num(c.StdFrom), num(c.StdTo))
+	add("min", num(c.MinFrom), num(c.MinTo))
+	add("max", num(c.MaxFrom), num(c.MaxTo))
+	add("min", tm(c.MinTimeFrom), tm(c.MinTimeTo))
+	add("max", tm(c.MaxTimeFrom), tm(c.MaxTimeTo))
+	return strings.Join(parts, ", ")
 }
 
 func newDataValidateCmd(d *deps) *cobra.Command {

@@ -81,7 +81,9 @@ func testDataLocal(t *testing.T) {
 		t.Fatalf("add 2: %s", out)
 	}
 	out = mustRun(t, "data", "diff", "iris@gold", "iris@2", dd)
-	for _, want := range []string{"iris@1 -> iris@2: 1 added, 0 removed, 1 changed, 1 unchanged", "+ extra.txt", "~ iris.csv", "rows 3 -> 4 (+1)"} {
+	for _, want := range []string{"iris@1 -> iris@2: 1 added, 0 removed, 1 changed, 1 unchanged", "+ extra.txt", "~ iris.csv", "rows 3 -> 4 (+1)",
+		"sepal: missing 0.0% -> 0.0%, distinct 3 -> 4, psi ", "mean 5.4 -> 5.8, std ", "min 4.9 -> 4.9, max 6.2 -> 7\n",
+		"species: missing 0.0% -> 0.0%, distinct 2 -> 3, js "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("diff lacks %q:\n%s", want, out)
 		}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mlcycle/mlcycle/internal/dataset"
 	"github.com/mlcycle/mlcycle/internal/dataset/profile"
@@ -265,6 +266,18 @@ func optValue(f *float64) string {
 	return fmtValue(*f)
 }
 
+// valueRange renders a column's range, "min … max", from numbers or from
+// times (timestamp columns), or "—" when there is none.
+func valueRange(lo, hi *float64, tlo, thi *time.Time) string {
+	switch {
+	case lo != nil && hi != nil:
+		return fmtValue(*lo) + " … " + fmtValue(*hi)
+	case tlo != nil && thi != nil:
+		return tlo.UTC().Format(time.RFC3339) + " … " + thi.UTC().Format(time.RFC3339)
+	}
+	return "—"
+}
+
 type fileChange struct {
 	Path, Change, Class string
 	SizeFrom, SizeTo    string
@@ -276,6 +289,7 @@ type columnDiffRow struct {
 	DistinctFrom, DistinctTo string
 	MeanFrom, MeanTo         string
 	StdFrom, StdTo           string
+	RangeFrom, RangeTo       string // "min … max", numbers or times
 	Score, ScoreKind         string
 	Drift                    bool
 }
@@ -373,7 +387,9 @@ func tableDiffOf(path string, rawA, rawB json.RawMessage) tableDiffView {
 			MissingFrom: pct(c.MissingRateFrom), MissingTo: pct(c.MissingRateTo),
 			DistinctFrom: strconv.FormatUint(c.DistinctFrom, 10), DistinctTo: strconv.FormatUint(c.DistinctTo, 10),
 			MeanFrom: optValue(c.MeanFrom), MeanTo: optValue(c.MeanTo), StdFrom: optValue(c.StdFrom), StdTo: optValue(c.StdTo),
-			Drift: c.Drift, Score: "—"}
+			RangeFrom: valueRange(c.MinFrom, c.MaxFrom, c.MinTimeFrom, c.MaxTimeFrom),
+			RangeTo:   valueRange(c.MinTo, c.MaxTo, c.MinTimeTo, c.MaxTimeTo),
+			Drift:     c.Drift, Score: "—"}
 		switch {
 		case c.PSI != nil:
 			row.ScoreKind, row.Score = "PSI", fmtValue(*c.PSI)

@@ -132,7 +132,8 @@ func TestDatasetPages(t *testing.T) {
 		p = env.mustGet(t, "/datasets/diff?"+url.Values{"a": {"sales@1"}, "b": {v2.Ref()}}.Encode(), 200)
 		wantContains(t, p, "Compare", "labels.txt", `<span class="badge ok">added</span>`, "README.txt",
 			`<span class="badge bad">removed</span>`, `<span class="badge warn">changed</span>`, "Rows 500 → 600 (&#43;100)",
-			`<tr class="drift">`, `<span class="badge bad">drift</span>`, "PSI ", "JS ", "Drift in 3 column(s)")
+			`<tr class="drift">`, `<span class="badge bad">drift</span>`, "PSI ", "JS ", "Drift in 3 column(s)",
+			"<td>0 … 49 → 400 … 449</td>", "<td>0 … 499 → 0 … 599</td>")
 		wantLacks(t, p, "could not be read")
 
 		env.mustGet(t, "/datasets/nope", 404)

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/mlcycle/mlcycle/internal/frame"
 	"github.com/mlcycle/mlcycle/internal/sketch"
@@ -65,6 +66,11 @@ type ColumnDiff struct {
 	MinTo           *float64 `json:"min_to,omitempty"`
 	MaxFrom         *float64 `json:"max_from,omitempty"`
 	MaxTo           *float64 `json:"max_to,omitempty"`
+	// The range of timestamp columns.
+	MinTimeFrom *time.Time `json:"min_time_from,omitempty"`
+	MinTimeTo   *time.Time `json:"min_time_to,omitempty"`
+	MaxTimeFrom *time.Time `json:"max_time_from,omitempty"`
+	MaxTimeTo   *time.Time `json:"max_time_to,omitempty"`
 	// PSI is the population stability index of To against From over From's
 	// histogram bins (numeric columns on both sides).
 	PSI *float64 `json:"psi,omitempty"`
@@ -110,6 +116,7 @@ func Compare(a, b Profile) Diff {
 			DistinctFrom: ca.Distinct, DistinctTo: cb.Distinct,
 			MeanFrom: ca.Mean, MeanTo: cb.Mean, StdFrom: ca.Std, StdTo: cb.Std,
 			MinFrom: ca.Min, MinTo: cb.Min, MaxFrom: ca.Max, MaxTo: cb.Max,
+			MinTimeFrom: ca.MinTime, MinTimeTo: cb.MinTime, MaxTimeFrom: ca.MaxTime, MaxTimeTo: cb.MaxTime,
 		}
 		if isNumeric(ca.Type) && isNumeric(cb.Type) {
 			if e, act, ok := numericBins(ca, cb); ok {

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mlcycle/mlcycle/internal/frame"
 )
@@ -189,5 +190,22 @@ func TestCompareConstantReference(t *testing.T) {
 	act := []float64{1, 1, 2}
 	if got, want := *d.Columns[0].PSI, PSI(e, act); math.Abs(got-want) > 1e-12 || !d.Columns[0].Drift {
 		t.Errorf("constant, moved: psi %v want %v", got, want)
+	}
+}
+
+// A timestamp column has no drift score, and its range moves with the data.
+func TestCompareTimestampRange(t *testing.T) {
+	a := profileOf(t, "a.csv", "when\n2024-01-03\n2024-01-01\n2024-01-20\n")
+	b := profileOf(t, "b.csv", "when\n2024-02-05T10:00:00Z\n2024-02-01\n")
+	d := Compare(a, b)
+	if len(d.Columns) != 1 {
+		t.Fatalf("columns: %+v", d.Columns)
+	}
+	c := d.Columns[0]
+	day := func(m, d, h int) time.Time { return time.Date(2024, time.Month(m), d, h, 0, 0, 0, time.UTC) }
+	if c.TypeFrom != "timestamp" || c.PSI != nil || c.JS != nil || c.Drift || c.MinFrom != nil ||
+		c.MinTimeFrom == nil || !c.MinTimeFrom.Equal(day(1, 1, 0)) || !c.MaxTimeFrom.Equal(day(1, 20, 0)) ||
+		c.MinTimeTo == nil || !c.MinTimeTo.Equal(day(2, 1, 0)) || !c.MaxTimeTo.Equal(day(2, 5, 10)) {
+		t.Fatalf("timestamp column: %+v", c)
 	}
 }
