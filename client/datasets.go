@@ -233,6 +233,38 @@ func (c *Client) DatasetGC(ctx context.Context, dryRun bool, grace time.Duration
 	return out, err
 }
 
+// DatasetVerifyReport is what VerifyDatasets found.
+type DatasetVerifyReport struct {
+	Versions int64 `json:"versions"` // versions checked
+	Chunks   int64 `json:"chunks"`   // distinct chunks read
+	Bytes    int64 `json:"bytes"`
+	// Damaged lists each stored chunk or manifest that is missing or does
+	// not match its hash; empty when everything read back sound.
+	Damaged []DamagedObject `json:"damaged"`
+}
+
+// DamagedObject is a stored chunk or manifest that could not be read back
+// whole, with the files that use it ("name@3:path", "name@3:manifest").
+type DamagedObject struct {
+	Hash    string   `json:"hash"`
+	Problem string   `json:"problem"`
+	UsedBy  []string `json:"used_by"`
+}
+
+// VerifyDatasets has the server read back every stored chunk of the
+// versions refs names (all live versions when none) and check each against
+// its hash (admins only). It takes as long as reading the data does; give
+// ctx a deadline to bound it.
+func (c *Client) VerifyDatasets(ctx context.Context, refs ...string) (DatasetVerifyReport, error) {
+	in := map[string]any{}
+	if len(refs) > 0 {
+		in["refs"] = refs
+	}
+	var out DatasetVerifyReport
+	err := c.do(ctx, http.MethodPost, "/api/v1/datasets/verify", nil, in, &out)
+	return out, err
+}
+
 // The client is both ends of a transfer, like a dataset.Service.
 var (
 	_ dataset.ChunkStore   = (*Client)(nil)

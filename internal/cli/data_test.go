@@ -202,9 +202,6 @@ func testDataLocal(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stdout, "does not match its hash; used by iris@1:") || !strings.Contains(r.stderr, "damaged or missing") {
 		t.Fatalf("verify a damaged store: %+v", r)
 	}
-	if r := runCLI(t, "data", "verify", "--server", "http://127.0.0.1:1", dd); r.code == 0 || !strings.Contains(r.stderr, "where the store is") {
-		t.Fatalf("verify --server: %+v", r)
-	}
 }
 
 func TestDataPushPull(t *testing.T) {
@@ -273,6 +270,16 @@ func TestDataPushPull(t *testing.T) {
 	decode(t, mustRun(t, "data", "ls", "ds", "--output", "json", srv), &vs)
 	if len(vs) != 2 {
 		t.Fatalf("versions: %+v", vs)
+	}
+	// The server reads back its own store.
+	if out := mustRun(t, "data", "verify", srv); !strings.Contains(out, "checked 2 versions: ") {
+		t.Fatalf("verify on the server: %s", out)
+	}
+	if out := mustRun(t, "data", "verify", "ds@1", srv); !strings.Contains(out, "checked 1 version: 21 chunks") {
+		t.Fatalf("verify ds@1 on the server: %s", out)
+	}
+	if r := runCLI(t, "data", "verify", "ds@9", srv); r.code == 0 || !strings.Contains(r.stderr, "ds@9") {
+		t.Fatalf("verify of a missing version on the server: %+v", r)
 	}
 
 	// A run logs the tagged version as its input from the CLI; the

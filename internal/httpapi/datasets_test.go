@@ -26,9 +26,16 @@ import (
 // eachDatasets runs fn against a real API server whose dataset service
 // lives in a fresh SQLite database and a fresh PostgreSQL schema.
 func eachDatasets(t *testing.T, fn func(t *testing.T, env *testEnv, svc *dataset.Service)) {
+	eachDatasetStore(t, func(t *testing.T, env *testEnv, svc *dataset.Service, _ string) { fn(t, env, svc) })
+}
+
+// eachDatasetStore is eachDatasets that also gives the folder of the
+// service's file store.
+func eachDatasetStore(t *testing.T, fn func(t *testing.T, env *testEnv, svc *dataset.Service, root string)) {
 	migs := append(audit.Migrations(), dataset.Migrations()...)
 	storetest.Each(t, migs, func(t *testing.T, db *store.DB) {
-		bs, err := blob.Open(context.Background(), "file://"+t.TempDir())
+		root := t.TempDir()
+		bs, err := blob.Open(context.Background(), "file://"+root)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -36,7 +43,7 @@ func eachDatasets(t *testing.T, fn func(t *testing.T, env *testEnv, svc *dataset
 		svc := dataset.New(db, audit.New(db, audit.Options{}), bs, dataset.Options{NoStateCache: true})
 		t.Cleanup(func() { svc.Close() })
 		env := newEnv(t, func(d *Deps) { d.Datasets = svc })
-		fn(t, env, svc)
+		fn(t, env, svc, root)
 	})
 }
 
@@ -224,6 +231,56 @@ func TestDatasetRoutes(t *testing.T) {
 		}
 		if res = env.do(t, "GET", "/api/v1/chunks/"+h, "", vic); res.status != 404 {
 			t.Fatalf("chunk after gc: %d", res.status)
+		}
+	})
+}
+
+func TestDatasetVerifyRoute(t *testing.T) {
+	eachDatasetStore(t, func(t *testing.T, env *testEnv, svc *dataset.Service, root string) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "a.txt"), []byte("alpha\n"), 0o644)
+		os.WriteFile(filepath.Join(dir, "b.txt"), []byte("beta\n"), 0o644)
+		ctx := actor.With(context.Background(), actor.Actor{Name: "ed", Role: "editor"})
+		for _, name := range []string{"one", "two"} {
+			if _, err := svc.Add(ctx, dataset.AddInput{Name: name, Paths: []string{dir}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		admin := bearer("admin-token")
+		if res := env.do(t, "POST", "/api/v1/datasets/verify", "", bearer("editor-token")); res.status != 403 {
+			t.Fatalf("editor verify: %d %s", res.status, res.body)
+		}
+		var rep VerifyReportJSON
+		res := env.do(t, "POST", "/api/v1/datasets/verify", "", admin)
+		decodeInto(t, res, &rep)
+		if res.status != 200 || rep.Versions != 2 || rep.Chunks != 2 || rep.Bytes != 11 || rep.Damaged == nil || len(rep.Damaged) != 0 {
+			t.Fatalf("verify: %d %s", res.status, res.body)
+		}
+
+		// Damage the pack holding both files' chunks.
+		packs, err := filepath.Glob(filepath.Join(root, "cas", "packs", "*"))
+		if err != nil || len(packs) != 1 {
+			t.Fatalf("packs: %v %v", packs, err)
+		}
+		b, err := os.ReadFile(packs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[0] ^= 1
+		if err := os.WriteFile(packs[0], b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		res = env.do(t, "POST", "/api/v1/datasets/verify", `{"refs":["two@1"]}`, admin)
+		decodeInto(t, res, &rep)
+		if res.status != 200 || rep.Versions != 1 || len(rep.Damaged) != 1 || !strings.Contains(rep.Damaged[0].Problem, "does not match its hash") ||
+			len(rep.Damaged[0].UsedBy) != 1 || !strings.HasPrefix(rep.Damaged[0].UsedBy[0], "two@1:") {
+			t.Fatalf("verify a damaged pack: %d %s", res.status, res.body)
+		}
+		if res = env.do(t, "POST", "/api/v1/datasets/verify", `{"refs":["three@1"]}`, admin); res.status != 404 {
+			t.Fatalf("verify an unknown version: %d %s", res.status, res.body)
+		}
+		if res = env.do(t, "POST", "/api/v1/datasets/verify", `{"refs":"two"}`, admin); res.status != 400 {
+			t.Fatalf("verify with refs not a list: %d %s", res.status, res.body)
 		}
 	})
 }
