@@ -66,9 +66,20 @@ func addDataFlags(cmd *cobra.Command) *dataTarget {
 func (t *dataTarget) remote() bool { return t.server != "" }
 
 func (t *dataTarget) client(d *deps) (*client.Client, error) {
-	opts := []client.Option{client.WithUserAgent("mlcycle-cli/" + d.build.Version),
-		// Chunk and manifest transfers can be slow; cancellation is by ctx.
-		client.WithHTTPClient(newLongHTTPClient())}
+	// Chunk and manifest transfers can be slow; cancellation is by ctx.
+	return t.clientWith(d, newLongHTTPClient())
+}
+
+// waitingClient is a client that waits for an answer as long as the server
+// works on it (gc, verify: minutes on a large store); Ctrl-C cancels.
+func (t *dataTarget) waitingClient(d *deps) (*client.Client, error) {
+	hc := newLongHTTPClient()
+	hc.Transport.(*http.Transport).ResponseHeaderTimeout = 0
+	return t.clientWith(d, hc)
+}
+
+func (t *dataTarget) clientWith(d *deps, hc *http.Client) (*client.Client, error) {
+	opts := []client.Option{client.WithUserAgent("mlcycle-cli/" + d.build.Version), client.WithHTTPClient(hc)}
 	switch {
 	case t.token != "":
 		opts = append(opts, client.WithToken(t.token))
@@ -1140,7 +1151,7 @@ Run with --dry-run first to see what would go.`,
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		var rep client.DatasetGCReport
 		if t.remote() {
-			c, err := t.client(d)
+			c, err := t.waitingClient(d)
 			if err != nil {
 				return err
 			}
@@ -1209,7 +1220,7 @@ data does (about 1 s per 2 GB from a local disk).`,
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		var rep client.DatasetVerifyReport
 		if t.remote() {
-			c, err := t.client(d)
+			c, err := t.waitingClient(d)
 			if err != nil {
 				return err
 			}
