@@ -9,8 +9,8 @@
 // --server` and the other way round. Answers use the client package's
 // types, the same a server gives.
 //
-// Open a catalog in one process at a time per database file when it is
-// SQLite (the CLI and a program may take turns).
+// Several processes may have the same catalog open (the CLI, a program, a
+// server on that data folder): their writes to the database take turns.
 package catalog
 
 import (
