@@ -114,7 +114,8 @@ type AddOptions struct {
 	Message string
 	// BaseDir is the folder dataset paths are relative to; every file must
 	// be inside it. Empty means the folder itself when paths is one
-	// folder, else the current directory.
+	// folder, else the current directory, or, when a path lies outside
+	// it, the deepest folder holding every path.
 	BaseDir string
 	// RulesFile, when set, is a validation rules file (YAML, see
 	// docs/datasets.md) that the table files must pass: when one fails,

@@ -231,9 +231,6 @@ recorded locally, then pushed.`,
 		// bytes twice), so a percentage says more than bytes would.
 		p := newProgress(d, "adding")
 		p.percent = true
-		if base == "" {
-			base = defaultBase(args)
-		}
 		in := dataset.AddInput{Name: name, Message: message, Paths: args, BaseDir: base, Progress: p.report, NoProfile: noProfile}
 		if rs != nil {
 			in.Validate = func(ctx context.Context, files []dataset.LocalFile) error {
@@ -275,48 +272,6 @@ func lazyGC() {
 		debug.SetGCPercent(old)
 		debug.SetMemoryLimit(limit)
 	})
-}
-
-// defaultBase picks the folder dataset paths are relative to when --base is
-// not given: empty (the core's default: a single folder argument itself,
-// else the current folder) unless a path lies outside the current folder,
-// then the deepest folder holding every path.
-func defaultBase(args []string) string {
-	cwd, err := os.Getwd()
-	if err != nil {
-		return ""
-	}
-	var common string
-	outside := false
-	for i, a := range args {
-		dir := a
-		if k := strings.IndexAny(a, "*?["); k >= 0 {
-			dir = filepath.Dir(a[:k] + "x") // the fixed part of a glob
-		} else if fi, err := os.Stat(a); err == nil && !fi.IsDir() {
-			dir = filepath.Dir(a)
-		}
-		abs, err := filepath.Abs(dir)
-		if err != nil {
-			return ""
-		}
-		if rel, err := filepath.Rel(cwd, abs); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			outside = true
-		}
-		if i == 0 {
-			common = abs
-			continue
-		}
-		for common != filepath.Dir(common) {
-			if rel, err := filepath.Rel(common, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-				break
-			}
-			common = filepath.Dir(common)
-		}
-	}
-	if !outside {
-		return ""
-	}
-	return common
 }
 
 // validateFiles validates the table files the rules cover and fails with

@@ -23,7 +23,8 @@ type AddInput struct {
 	Paths []string
 	// BaseDir is the folder dataset paths are relative to; every file must
 	// be inside it. Empty means the folder itself when Paths is one folder,
-	// else the current directory.
+	// else the current directory, or, when a path lies outside it, the
+	// deepest folder holding every path.
 	BaseDir string
 	// Validate, when set, checks the files before anything is recorded (it
 	// runs while they are hashed); an error fails the add and is returned

@@ -56,6 +56,9 @@ func resolveBase(paths []string, baseDir string) (string, string, error) {
 	}
 	base := baseDir
 	if base == "" {
+		base = outsideBase(paths)
+	}
+	if base == "" {
 		base = "."
 		if len(paths) == 1 {
 			if fi, err := os.Stat(paths[0]); err == nil && fi.IsDir() {
@@ -401,4 +404,45 @@ func (c *collector) examine(pf pendingFile) (localFile, error) {
 func within(root, p string) bool {
 	rel, err := filepath.Rel(root, p)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+}
+
+// outsideBase returns the deepest folder holding every path when one of
+// them lies outside the current folder, else "" (then a single folder is
+// its own base, and the current folder is the base of anything else).
+func outsideBase(args []string) string {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	var common string
+	outside := false
+	for i, a := range args {
+		dir := a
+		if k := strings.IndexAny(a, "*?["); k >= 0 {
+			dir = filepath.Dir(a[:k] + "x") // the fixed part of a glob
+		} else if fi, err := os.Stat(a); err == nil && !fi.IsDir() {
+			dir = filepath.Dir(a)
+		}
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return ""
+		}
+		if rel, err := filepath.Rel(cwd, abs); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			outside = true
+		}
+		if i == 0 {
+			common = abs
+			continue
+		}
+		for common != filepath.Dir(common) {
+			if rel, err := filepath.Rel(common, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+				break
+			}
+			common = filepath.Dir(common)
+		}
+	}
+	if !outside {
+		return ""
+	}
+	return common
 }
