@@ -267,15 +267,27 @@ func optValue(f *float64) string {
 }
 
 // valueRange renders a column's range, "min … max", from numbers or from
-// times (timestamp columns), or "—" when there is none.
+// times (timestamp columns), or "—" when there is none. The spaces do not
+// break, so a narrow cell wraps at the arrow between two ranges.
 func valueRange(lo, hi *float64, tlo, thi *time.Time) string {
+	const sep = "\u00a0…\u00a0"
 	switch {
 	case lo != nil && hi != nil:
-		return fmtValue(*lo) + " … " + fmtValue(*hi)
+		return fmtValue(*lo) + sep + fmtValue(*hi)
 	case tlo != nil && thi != nil:
-		return tlo.UTC().Format(time.RFC3339) + " … " + thi.UTC().Format(time.RFC3339)
+		return shortTime(*tlo) + sep + shortTime(*thi)
 	}
 	return "—"
+}
+
+// shortTime renders a time in UTC as a date when it is midnight, else as
+// date and time of day.
+func shortTime(t time.Time) string {
+	t = t.UTC()
+	if t.Equal(t.Truncate(24 * time.Hour)) {
+		return t.Format(time.DateOnly)
+	}
+	return t.Format("2006-01-02\u00a015:04:05")
 }
 
 type fileChange struct {

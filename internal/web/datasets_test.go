@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mlcycle/mlcycle/internal/actor"
 	"github.com/mlcycle/mlcycle/internal/audit"
@@ -133,7 +134,7 @@ func TestDatasetPages(t *testing.T) {
 		wantContains(t, p, "Compare", "labels.txt", `<span class="badge ok">added</span>`, "README.txt",
 			`<span class="badge bad">removed</span>`, `<span class="badge warn">changed</span>`, "Rows 500 → 600 (&#43;100)",
 			`<tr class="drift">`, `<span class="badge bad">drift</span>`, "PSI ", "JS ", "Drift in 3 column(s)",
-			"<td>0 … 49 → 400 … 449</td>", "<td>0 … 499 → 0 … 599</td>")
+			"<td>0\u00a0…\u00a049 → 400\u00a0…\u00a0449</td>", "<td>0\u00a0…\u00a0499 → 0\u00a0…\u00a0599</td>")
 		wantLacks(t, p, "could not be read")
 
 		env.mustGet(t, "/datasets/nope", 404)
@@ -172,5 +173,31 @@ func TestBarsSVG(t *testing.T) {
 	one := Bars{Edges: []float64{0, 1}, Values: []float64{5}}
 	if one.SVG() != one.SVG() {
 		t.Error("not deterministic")
+	}
+}
+
+func TestValueRange(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	tm := func(s string) *time.Time {
+		v, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &v
+	}
+	for _, c := range []struct {
+		lo, hi   *float64
+		tlo, thi *time.Time
+		want     string
+	}{
+		{f(-2.5), f(1e6), nil, nil, "-2.5\u00a0…\u00a01000000"},
+		{nil, nil, tm("2024-01-01T00:00:00Z"), tm("2024-02-28T00:00:00Z"), "2024-01-01\u00a0…\u00a02024-02-28"},
+		{nil, nil, tm("2024-01-01T00:00:00+02:00"), tm("2024-01-05T10:30:00Z"), "2023-12-31\u00a022:00:00\u00a0…\u00a02024-01-05\u00a010:30:00"},
+		{nil, nil, nil, nil, "—"},
+		{f(1), nil, nil, nil, "—"},
+	} {
+		if got := valueRange(c.lo, c.hi, c.tlo, c.thi); got != c.want {
+			t.Errorf("valueRange = %q, want %q", got, c.want)
+		}
 	}
 }
