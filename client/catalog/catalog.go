@@ -250,6 +250,53 @@ func (c *Catalog) Show(ctx context.Context, ref string) (client.DatasetVersionDe
 	return out, nil
 }
 
+// Tag sets (or moves) the tag on the version ref names, so name@tag
+// resolves to it. Tags are names: "latest" and numbers are refused.
+func (c *Catalog) Tag(ctx context.Context, ref, tag string) (client.DatasetVersion, error) {
+	v, err := c.svc.SetTag(c.as(ctx), ref, tag)
+	if err != nil {
+		return client.DatasetVersion{}, err
+	}
+	return versionOf(v)
+}
+
+// Untag removes the tag from the dataset name.
+func (c *Catalog) Untag(ctx context.Context, name, tag string) error {
+	return c.svc.DeleteTag(c.as(ctx), name, tag)
+}
+
+// Remove removes the version ref names (name@3 or name@tag): it no longer
+// resolves, its number is never reused, and its content goes at the next
+// gc unless another version uses it. A version that runs used is refused
+// unless opts.Force.
+func (c *Catalog) Remove(ctx context.Context, ref string, opts client.RemoveOptions) (client.DatasetVersion, error) {
+	v, err := c.svc.Remove(c.as(ctx), ref, dataset.RemoveOptions{Force: opts.Force})
+	if err != nil {
+		return client.DatasetVersion{}, err
+	}
+	return versionOf(v)
+}
+
+// Diff compares version b with version a: files added, removed and
+// changed, and for changed tables the schema changes and per-column
+// statistics with a drift score, as `mlcycle data diff` shows them.
+func (c *Catalog) Diff(ctx context.Context, a, b string) (client.DatasetDiff, error) {
+	ctx = c.as(ctx)
+	from, err := c.svc.Show(ctx, a)
+	if err != nil {
+		return client.DatasetDiff{}, err
+	}
+	to, err := c.svc.Show(ctx, b)
+	if err != nil {
+		return client.DatasetDiff{}, err
+	}
+	var out client.DatasetDiff
+	if err := convert(httpapi.DiffVersions(from, to), &out); err != nil {
+		return client.DatasetDiff{}, err
+	}
+	return out, nil
+}
+
 // Get writes the files of the version ref names into dir, created if
 // missing, verifying every chunk against its hash; a damaged chunk fails
 // the call and names the file.

@@ -257,6 +257,59 @@ func TestCatalogAddRefusesBadInput(t *testing.T) {
 	})
 }
 
+func TestCatalogTagDiffRemove(t *testing.T) {
+	engines(t, func(t *testing.T, opts func() catalog.Options) {
+		ctx := context.Background()
+		cat := open(t, opts())
+		src := t.TempDir()
+		write(t, filepath.Join(src, "t.csv"), []byte("x,c\n1,a\n2,a\n3,b\n"))
+		if _, err := cat.Add(ctx, "tbl", []string{src}, catalog.AddOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(src, "t.csv"), []byte("x,c\n10,b\n20,b\n30,b\n40,b\n"))
+		write(t, filepath.Join(src, "notes.txt"), []byte("v2\n"))
+		if _, err := cat.Add(ctx, "tbl", []string{src}, catalog.AddOptions{}); err != nil {
+			t.Fatal(err)
+		}
+
+		v, err := cat.Tag(ctx, "tbl@1", "gold")
+		if err != nil || v.Ref != "tbl@1" || len(v.Tags) != 1 || v.Tags[0] != "gold" {
+			t.Fatalf("tag: %+v, %v", v, err)
+		}
+		if _, err := cat.Tag(ctx, "tbl@2", "latest"); err == nil || !strings.Contains(err.Error(), "reserved") {
+			t.Fatalf("tag latest: %v", err)
+		}
+
+		d, err := cat.Diff(ctx, "tbl@gold", "tbl@latest")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.From != "tbl@1" || d.To != "tbl@2" || len(d.Added) != 1 || d.Added[0] != "notes.txt" || len(d.Changed) != 1 {
+			t.Fatalf("diff: %+v", d)
+		}
+		tb := d.Changed[0].Table
+		if tb == nil || tb.RowsFrom != 3 || tb.RowsTo != 4 || len(tb.Columns) != 2 || tb.Columns[0].Name != "x" ||
+			*tb.Columns[0].MeanFrom != 2 || *tb.Columns[0].MeanTo != 25 || tb.Columns[1].JS == nil {
+			t.Fatalf("table diff: %+v", tb)
+		}
+
+		if err := cat.Untag(ctx, "tbl", "gold"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cat.Show(ctx, "tbl@gold"); err == nil {
+			t.Fatal("tbl@gold still resolves after untag")
+		}
+		rm, err := cat.Remove(ctx, "tbl@1", client.RemoveOptions{})
+		if err != nil || rm.Ref != "tbl@1" || !rm.Deleted {
+			t.Fatalf("remove: %+v, %v", rm, err)
+		}
+		vs, err := cat.Versions(ctx, "tbl")
+		if err != nil || len(vs) != 1 || vs[0].Ref != "tbl@2" {
+			t.Fatalf("versions after remove: %+v, %v", vs, err)
+		}
+	})
+}
+
 // TestCatalogPushPull moves a version from one catalog to a real server
 // and from there into a second catalog, which gives back the same files.
 func TestCatalogPushPull(t *testing.T) {
