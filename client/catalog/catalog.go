@@ -297,6 +297,34 @@ func (c *Catalog) Diff(ctx context.Context, a, b string) (client.DatasetDiff, er
 	return out, nil
 }
 
+// GC deletes the stored content no live version needs, once it was last
+// used longer ago than grace (zero: one hour), so adds in progress keep
+// what they stored. With dryRun it reports and deletes nothing.
+func (c *Catalog) GC(ctx context.Context, dryRun bool, grace time.Duration) (client.DatasetGCReport, error) {
+	r, err := c.svc.GC(c.as(ctx), dataset.GCOptions{DryRun: dryRun, GracePeriod: grace})
+	if err != nil {
+		return client.DatasetGCReport{}, err
+	}
+	return client.DatasetGCReport{Chunks: r.Chunks, Bytes: r.Bytes, Orphans: r.Orphans, DryRun: r.DryRun,
+		Young: r.Young, YoungBytes: r.YoungBytes, GraceSeconds: int64(r.Grace / time.Second),
+		Packs: r.Packs, Repacked: r.Repacked, KeptInPacks: r.KeptInPacks}, nil
+}
+
+// Verify reads back every stored chunk of the versions refs names (all
+// live versions when none) and checks each against its hash, writing
+// nothing. Damage is in the report, not an error.
+func (c *Catalog) Verify(ctx context.Context, refs ...string) (client.DatasetVerifyReport, error) {
+	r, err := c.svc.Verify(c.as(ctx), refs, nil)
+	if err != nil {
+		return client.DatasetVerifyReport{}, err
+	}
+	out := client.DatasetVerifyReport{Versions: r.Versions, Chunks: r.Chunks, Bytes: r.Bytes, Damaged: []client.DamagedObject{}}
+	for _, d := range r.Damaged {
+		out.Damaged = append(out.Damaged, client.DamagedObject(d))
+	}
+	return out, nil
+}
+
 // Get writes the files of the version ref names into dir, created if
 // missing, verifying every chunk against its hash; a damaged chunk fails
 // the call and names the file.

@@ -257,10 +257,11 @@ func TestCatalogAddRefusesBadInput(t *testing.T) {
 	})
 }
 
-func TestCatalogTagDiffRemove(t *testing.T) {
+func TestCatalogTagDiffRemoveGCVerify(t *testing.T) {
 	engines(t, func(t *testing.T, opts func() catalog.Options) {
 		ctx := context.Background()
-		cat := open(t, opts())
+		o := opts()
+		cat := open(t, o)
 		src := t.TempDir()
 		write(t, filepath.Join(src, "t.csv"), []byte("x,c\n1,a\n2,a\n3,b\n"))
 		if _, err := cat.Add(ctx, "tbl", []string{src}, catalog.AddOptions{}); err != nil {
@@ -306,6 +307,38 @@ func TestCatalogTagDiffRemove(t *testing.T) {
 		vs, err := cat.Versions(ctx, "tbl")
 		if err != nil || len(vs) != 1 || vs[0].Ref != "tbl@2" {
 			t.Fatalf("versions after remove: %+v, %v", vs, err)
+		}
+
+		// tbl@1's table and manifest are needed by no live version.
+		time.Sleep(5 * time.Millisecond)
+		dry, err := cat.GC(ctx, true, time.Nanosecond)
+		if err != nil || !dry.DryRun || dry.Chunks != 2 {
+			t.Fatalf("gc dry run: %+v, %v", dry, err)
+		}
+		gc, err := cat.GC(ctx, false, time.Nanosecond)
+		if err != nil || gc.DryRun || gc.Chunks != 2 || gc.Bytes != dry.Bytes {
+			t.Fatalf("gc: %+v, %v", gc, err)
+		}
+		if again, err := cat.GC(ctx, true, time.Nanosecond); err != nil || again.Chunks != 0 {
+			t.Fatalf("gc after gc: %+v, %v", again, err)
+		}
+
+		rep, err := cat.Verify(ctx)
+		if err != nil || rep.Versions != 1 || rep.Chunks != 2 || len(rep.Damaged) != 0 {
+			t.Fatalf("verify: %+v, %v", rep, err)
+		}
+		packs, err := filepath.Glob(filepath.Join(o.Dir, "artifacts", "cas", "packs", "*"))
+		if err != nil || len(packs) == 0 {
+			t.Fatalf("packs: %v, %v", packs, err)
+		}
+		for _, p := range packs {
+			if err := os.Truncate(p, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rep, err = cat.Verify(ctx, "tbl@2")
+		if err != nil || len(rep.Damaged) != 2 || !strings.HasPrefix(rep.Damaged[0].UsedBy[0], "tbl@2:") {
+			t.Fatalf("verify a damaged store: %+v, %v", rep, err)
 		}
 	})
 }
