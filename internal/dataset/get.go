@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -302,17 +303,34 @@ func (w *writer) writeFile(ctx context.Context, f FileEntry) (err error) {
 
 // fetch reads chunk i of f and checks its size and hash.
 func (w *writer) fetch(ctx context.Context, f FileEntry, i, n int, c Chunk) fetched {
+	bp := w.bufs.Get().(*[]byte)
+	buf, err := loadChunk(ctx, w.open, f, i, n, c, *bp)
+	if err != nil {
+		w.bufs.Put(bp)
+		if errors.Is(err, ErrCorrupt) {
+			return fetched{err: fmt.Errorf("%w; nothing was written for this file", err)}
+		}
+		return fetched{err: err}
+	}
+	*bp = buf
+	return fetched{buf: bp}
+}
+
+// loadChunk reads chunk i of the n chunks of f into buf (which it grows
+// as needed) and checks its size and hash. A chunk that is missing is an
+// errs.NotFound error, one that does not match wraps ErrCorrupt; both
+// name the file and the chunk.
+func loadChunk(ctx context.Context, open func(context.Context, string) (io.ReadCloser, error), f FileEntry, i, n int, c Chunk, buf []byte) ([]byte, error) {
 	which := fmt.Sprintf("%s: chunk %d of %d (%s)", f.Path, i+1, n, c.Hash)
-	rc, err := w.open(ctx, c.Hash)
+	rc, err := open(ctx, c.Hash)
 	if err != nil {
 		if errs.Is(err, errs.NotFound) {
-			return fetched{err: errs.E(errs.NotFound, "%s is missing from the store", which)}
+			return nil, errs.E(errs.NotFound, "%s is missing from the store", which)
 		}
-		return fetched{err: fmt.Errorf("%s: %w", which, err)}
+		return nil, fmt.Errorf("%s: %w", which, err)
 	}
 	defer rc.Close()
-	bp := w.bufs.Get().(*[]byte)
-	buf := (*bp)[:c.Size]
+	buf = slices.Grow(buf[:0], int(c.Size))[:c.Size]
 	_, err = io.ReadFull(rc, buf)
 	if err == nil {
 		// The chunk must end here: read on to EOF, which is also where the
@@ -335,12 +353,10 @@ func (w *writer) fetch(ctx context.Context, f FileEntry, i, n int, c Chunk) fetc
 		}
 	}
 	if err != nil {
-		w.bufs.Put(bp)
 		if errors.Is(err, ErrCorrupt) {
-			return fetched{err: errs.Wrap(errs.Internal, err, "%s failed verification; nothing was written for this file", which)}
+			return nil, errs.Wrap(errs.Internal, err, "%s failed verification", which)
 		}
-		return fetched{err: fmt.Errorf("%s: %w", which, err)}
+		return nil, fmt.Errorf("%s: %w", which, err)
 	}
-	*bp = buf
-	return fetched{buf: bp}
+	return buf, nil
 }

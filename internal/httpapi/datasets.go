@@ -2,11 +2,14 @@ package httpapi
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"path"
 	"strconv"
 	"time"
 
@@ -31,6 +34,7 @@ func (a *API) registerDatasets() {
 	a.handle("POST", "/api/v1/datasets/verify", RoleAdmin, a.verifyDatasets)
 	a.handle("GET", "/api/v1/datasets/{ref}", RoleViewer, a.showDataset)
 	a.handle("GET", "/api/v1/datasets/{ref}/runs", RoleViewer, a.datasetRuns)
+	a.handleRaw("GET", "/api/v1/datasets/{ref}/files/{path...}", RoleViewer, a.getDatasetFile)
 	a.handle("GET", "/api/v1/datasets/{name}/versions", RoleViewer, a.listDatasetVersions)
 	a.handle("POST", "/api/v1/datasets/{name}/versions", RoleEditor, a.recordDatasetVersion)
 	a.handle("GET", "/api/v1/datasets/{name}/versions/{version}", RoleViewer, a.showDataset)
@@ -479,6 +483,53 @@ func (a *API) getChunk(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, err := io.Copy(w, rc); err != nil {
 		a.log.WarnContext(r.Context(), "streaming chunk failed", "hash", r.PathValue("hash"), "err", err)
+		panic(http.ErrAbortHandler) // cut the response so the client sees a failure
+	}
+}
+
+// getDatasetFile streams one file of a version, verified chunk by chunk,
+// with range requests and the file's hash as its ETag. It is always an
+// attachment: the bytes are the user's, never a page of this origin.
+func (a *API) getDatasetFile(w http.ResponseWriter, r *http.Request) {
+	s, err := a.datasetsOrErr()
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	v, fr, err := s.OpenFile(r.Context(), r.PathValue("ref"), r.PathValue("path"))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	// Read the first chunk before answering, so that a damaged or missing
+	// one is still an error status; damage found later cuts the stream.
+	if _, err := fr.Read(make([]byte, 1)); err != nil && !errors.Is(err, io.EOF) {
+		a.writeError(w, r, err)
+		return
+	}
+	if _, err := fr.Seek(0, io.SeekStart); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	f := fr.File()
+	name := path.Base(f.Path)
+	h := w.Header()
+	ctype := mime.TypeByExtension(path.Ext(name))
+	if ctype == "" {
+		ctype = "application/octet-stream"
+	}
+	h.Set("Content-Type", ctype)
+	h.Set("Content-Disposition", cmp.Or(mime.FormatMediaType("attachment", map[string]string{"filename": name}), "attachment"))
+	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("ETag", `"`+f.Hash+`"`)
+	h.Set("Cache-Control", "private, no-cache")
+	h.Set("X-Mlcycle-Dataset-Version", v.Ref())
+	http.ServeContent(w, r, "", time.UnixMilli(v.CreatedAt), fr)
+	if _, err := fr.Read(nil); err != nil && !errors.Is(err, io.EOF) {
+		if r.Context().Err() == nil { // not the client going away
+			a.log.WarnContext(r.Context(), "serving a dataset file failed", "ref", v.Ref(), "path", f.Path, "err", err)
+		}
 		panic(http.ErrAbortHandler) // cut the response so the client sees a failure
 	}
 }

@@ -3,12 +3,15 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -281,6 +284,92 @@ func TestDatasetVerifyRoute(t *testing.T) {
 		}
 		if res = env.do(t, "POST", "/api/v1/datasets/verify", `{"refs":"two"}`, admin); res.status != 400 {
 			t.Fatalf("verify with refs not a list: %d %s", res.status, res.body)
+		}
+	})
+}
+
+func TestDatasetFileRoute(t *testing.T) {
+	eachDatasetStore(t, func(t *testing.T, env *testEnv, svc *dataset.Service, root string) {
+		dir := t.TempDir()
+		big := make([]byte, 3*dataset.ChunkMax) // several chunks
+		rand.Read(big)
+		os.MkdirAll(filepath.Join(dir, "data"), 0o755)
+		os.WriteFile(filepath.Join(dir, "data", "big.bin"), big, 0o644)
+		os.WriteFile(filepath.Join(dir, "t.csv"), []byte("x,y\n1,a\n"), 0o644)
+		ctx := actor.With(context.Background(), actor.Actor{Name: "ed", Role: "editor"})
+		if _, err := svc.Add(ctx, dataset.AddInput{Name: "files", Paths: []string{dir}}); err != nil {
+			t.Fatal(err)
+		}
+		vic := bearer("viewer-token")
+		header := func(k, v string) cred { return func(r *http.Request) { r.Header.Set(k, v) } }
+
+		res := env.do(t, "GET", "/api/v1/datasets/files@1/files/data/big.bin", "", vic)
+		if res.status != 200 || res.body != string(big) || res.header.Get("Content-Length") != strconv.Itoa(len(big)) ||
+			res.header.Get("Content-Disposition") != `attachment; filename=big.bin` || res.header.Get("X-Mlcycle-Dataset-Version") != "files@1" {
+			t.Fatalf("get: %d, %d bytes, %v", res.status, len(res.body), res.header)
+		}
+		etag := res.header.Get("ETag")
+		res = env.do(t, "GET", "/api/v1/datasets/files%40latest/files/t.csv", "", vic)
+		if res.status != 200 || res.body != "x,y\n1,a\n" || !strings.HasPrefix(res.header.Get("Content-Type"), "text/csv") {
+			t.Fatalf("get csv: %d %q %v", res.status, res.body, res.header)
+		}
+		// a range across the first chunk boundary
+		d, err := svc.Show(ctx, "files@1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, _ := d.Manifest.File("data/big.bin")
+		cut := f.ChunkList()[0].Size
+		res = env.do(t, "GET", "/api/v1/datasets/files@1/files/data/big.bin", "", vic, header("Range", fmt.Sprintf("bytes=%d-%d", cut-5, cut+4)))
+		if res.status != 206 || res.body != string(big[cut-5:cut+5]) {
+			t.Fatalf("range: %d %q", res.status, res.body)
+		}
+		if res = env.do(t, "GET", "/api/v1/datasets/files@1/files/data/big.bin", "", vic, header("If-None-Match", etag)); res.status != 304 {
+			t.Fatalf("if-none-match %s: %d", etag, res.status)
+		}
+		if res = env.do(t, "HEAD", "/api/v1/datasets/files@1/files/data/big.bin", "", vic); res.status != 200 || res.body != "" || res.header.Get("Content-Length") != strconv.Itoa(len(big)) {
+			t.Fatalf("head: %d %v", res.status, res.header)
+		}
+		for _, p := range []string{"/api/v1/datasets/files@1/files/nope.csv", "/api/v1/datasets/files@1/files/data", "/api/v1/datasets/files@9/files/t.csv", "/api/v1/datasets/other@1/files/t.csv"} {
+			if res = env.do(t, "GET", p, "", vic); res.status != 404 {
+				t.Errorf("%s: %d %s", p, res.status, res.body)
+			}
+		}
+		if res = env.do(t, "GET", "/api/v1/datasets/files@1/files/t.csv", ""); res.status != 401 {
+			t.Fatalf("anonymous: %d", res.status)
+		}
+
+		// Damage: in a later chunk, the stream is cut short after the
+		// first chunk's bytes; in the first chunk, an error status.
+		flip := func(data []byte) {
+			t.Helper()
+			packs, _ := filepath.Glob(filepath.Join(root, "cas", "packs", "*"))
+			for _, p := range packs {
+				b, _ := os.ReadFile(p)
+				if i := bytes.Index(b, data[:64]); i >= 0 {
+					b[i+10] ^= 1
+					os.WriteFile(p, b, 0o644)
+					return
+				}
+			}
+			t.Fatal("chunk not found in a pack")
+		}
+		flip(big[cut:])
+		req, _ := http.NewRequest("GET", env.srv.URL+"/api/v1/datasets/files@1/files/data/big.bin", nil)
+		vic(req)
+		resp, err := env.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || err == nil || int64(len(got)) != cut || !bytes.Equal(got, big[:cut]) {
+			t.Fatalf("get with a damaged second chunk: %d, %d bytes, %v", resp.StatusCode, len(got), err)
+		}
+		flip(big)
+		res = env.do(t, "GET", "/api/v1/datasets/files@1/files/data/big.bin", "", vic)
+		if res.status != 500 || !strings.Contains(res.body, "internal error") { // the detail goes to the log
+			t.Fatalf("get with a damaged first chunk: %d %s", res.status, res.body)
 		}
 	})
 }
