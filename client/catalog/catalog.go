@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -295,6 +296,19 @@ func (c *Catalog) Diff(ctx context.Context, a, b string) (client.DatasetDiff, er
 		return client.DatasetDiff{}, err
 	}
 	return out, nil
+}
+
+// OpenFile streams the file at path (a dataset path such as
+// "data/train.csv") of the version ref names, checking every chunk
+// against its hash before returning any of its bytes: a damaged store
+// gives an error, never wrong bytes.
+func (c *Catalog) OpenFile(ctx context.Context, ref, path string) (*client.DatasetFile, error) {
+	v, fr, err := c.svc.OpenFile(c.as(ctx), ref, path)
+	if err != nil {
+		return nil, err
+	}
+	f := fr.File()
+	return &client.DatasetFile{ReadCloser: io.NopCloser(fr), Ref: v.Ref(), Hash: f.Hash, Size: f.Size}, nil
 }
 
 // GC deletes the stored content no live version needs, once it was last

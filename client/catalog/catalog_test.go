@@ -203,6 +203,18 @@ func TestCatalogAddShowGet(t *testing.T) {
 			t.Fatalf("get: %+v", got)
 		}
 		sameFiles(t, out, files)
+
+		f, err := cat.OpenFile(ctx, "sales@1", "raw/blob.bin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(f)
+		if err != nil || !bytes.Equal(b, blob) || f.Ref != "sales@1" || f.Size != int64(len(blob)) {
+			t.Fatalf("open file: %d bytes, %+v, %v", len(b), f, err)
+		}
+		if _, err := cat.OpenFile(ctx, "sales@1", "raw"); err == nil {
+			t.Fatal("a folder opened as a file")
+		}
 	})
 }
 
@@ -382,6 +394,19 @@ func TestCatalogPushPull(t *testing.T) {
 		}
 		if onServer.Digest != added.Version.Digest || onServer.FileCount != 2 {
 			t.Fatalf("server's version: %+v", onServer.DatasetVersion)
+		}
+
+		f, err := srv.OpenDatasetFile(ctx, "mlcycle://shared@latest", "big.bin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(f)
+		f.Close()
+		if err != nil || !bytes.Equal(got, big) || f.Ref != "shared@1" || f.Size != int64(len(big)) || f.Hash == "" {
+			t.Fatalf("file from the server: %d bytes, %+v, %v", len(got), f, err)
+		}
+		if _, err := srv.OpenDatasetFile(ctx, "shared@1", "nope.bin"); err == nil || !strings.Contains(err.Error(), "nope.bin") {
+			t.Fatalf("missing file from the server: %v", err)
 		}
 
 		pulled, err := b.Pull(ctx, srv, "shared", client.TransferOptions{})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -43,7 +44,7 @@ local copy in --data-dir when it is given, else in a local catalog under the
 user cache folder ($XDG_CACHE_HOME/mlcycle/local).`,
 	}
 	cmd.AddCommand(
-		newDataAddCmd(d), newDataLsCmd(d), newDataShowCmd(d), newDataGetCmd(d),
+		newDataAddCmd(d), newDataLsCmd(d), newDataShowCmd(d), newDataGetCmd(d), newDataCatCmd(d),
 		newDataRmCmd(d), newDataTagCmd(d), newDataUntagCmd(d), newDataDiffCmd(d),
 		newDataValidateCmd(d), newDataPushCmd(d), newDataPullCmd(d), newDataGCCmd(d),
 		newDataVerifyCmd(d),
@@ -654,6 +655,51 @@ func newDataGetCmd(d *deps) *cobra.Command {
 			return err
 		}
 		fmt.Fprintf(d.stdout, "wrote %s (%s) to %s\n", count(st.Files, "file"), fmtBytes(st.Bytes), out)
+		return nil
+	}
+	return cmd
+}
+
+func newDataCatCmd(d *deps) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "cat <name@version> <path>",
+		Short: "Write one file of a dataset version to standard output, verifying every byte",
+		Long: `Write one file of a dataset version to standard output. Each chunk is checked
+against its hash before any of its bytes are written; a damaged chunk stops
+the output with an error (exit status 1).`,
+		Example: `  mlcycle data cat iris@3 train.csv | head
+  mlcycle data cat sales@prod data/2026-11.csv --server https://mlcycle.example.com > nov.csv`,
+		Args: cobra.ExactArgs(2),
+	}
+	t := addDataFlags(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		var r io.ReadCloser
+		if t.remote() {
+			c, err := t.client(d)
+			if err != nil {
+				return err
+			}
+			f, err := c.OpenDatasetFile(cmd.Context(), args[0], args[1])
+			if err != nil {
+				return err
+			}
+			r = f
+		} else {
+			ctx, svc, done, err := t.local(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer done()
+			_, fr, err := svc.OpenFile(ctx, args[0], args[1])
+			if err != nil {
+				return err
+			}
+			r = io.NopCloser(fr)
+		}
+		defer r.Close()
+		if _, err := io.Copy(d.stdout, r); err != nil {
+			return fmt.Errorf("reading %s of %s: %w", args[1], args[0], err)
+		}
 		return nil
 	}
 	return cmd

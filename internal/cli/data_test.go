@@ -75,6 +75,13 @@ func testDataLocal(t *testing.T) {
 		}
 	}
 
+	if out := mustRun(t, "data", "cat", "iris@1", "iris.csv", dd); out != "sepal,species\n5.1,setosa\n4.9,setosa\n6.2,virginica\n" {
+		t.Fatalf("cat: %q", out)
+	}
+	if r := runCLI(t, "data", "cat", "iris@1", "nope.csv", dd); r.code == 0 || !strings.Contains(r.stderr, `iris@1 has no file "nope.csv"`) {
+		t.Fatalf("cat of a missing file: %+v", r)
+	}
+
 	mustRun(t, "data", "tag", "iris@1", "gold", dd)
 	writeFiles(t, src, map[string]string{"iris.csv": "sepal,species\n5.1,setosa\n4.9,setosa\n6.2,virginica\n7.0,versicolor\n", "extra.txt": "x\n"})
 	if out := mustRun(t, "data", "add", src, "--name", "iris", dd); !strings.Contains(out, "recorded iris@2") {
@@ -239,6 +246,12 @@ func TestDataPushPull(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(dst, "sub", "fff.txt")); string(b) != "data data data " {
 		t.Fatalf("got %q", b)
+	}
+	if out := mustRun(t, "data", "cat", "ds@latest", "sub/fff.txt", srv); out != "data data data " {
+		t.Fatalf("cat from the server: %q", out)
+	}
+	if r := runCLI(t, "data", "cat", "ds@1", "sub/nope.txt", srv); r.code == 0 || !strings.Contains(r.stderr, `ds@1 has no file "sub/nope.txt"`) {
+		t.Fatalf("cat of a missing file from the server: %+v", r)
 	}
 
 	// Pull into another catalog, twice: the second moves nothing.

@@ -338,6 +338,10 @@ func TestDatasetFileRoute(t *testing.T) {
 		if res = env.do(t, "GET", "/api/v1/datasets/files@1/files/t.csv", ""); res.status != 401 {
 			t.Fatalf("anonymous: %d", res.status)
 		}
+		// the UI's download links: a GET with the session cookie alone
+		if res = env.do(t, "GET", "/api/v1/datasets/files@1/files/t.csv", "", session("sess-vic", "")); res.status != 200 || res.body != "x,y\n1,a\n" {
+			t.Fatalf("with a UI session: %d %s", res.status, res.body)
+		}
 
 		// Damage: in a later chunk, the stream is cut short after the
 		// first chunk's bytes; in the first chunk, an error status.

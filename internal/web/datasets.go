@@ -125,7 +125,17 @@ func diffURL(a, b string) string {
 
 type fileRow struct {
 	Path, Size, Hash, FullHash string
+	Download                   string // the API route that serves the file
 	Table                      bool
+}
+
+// fileURL is the API route that serves one file of a version.
+func fileURL(ref, filePath string) string {
+	u := "/api/v1/datasets/" + url.PathEscape(ref) + "/files"
+	for _, seg := range strings.Split(filePath, "/") {
+		u += "/" + url.PathEscape(seg)
+	}
+	return u
 }
 
 type tableView struct {
@@ -190,7 +200,8 @@ func (u *UI) datasetVersionPage(w http.ResponseWriter, r *http.Request) {
 	}
 	for i, f := range d.Manifest.Files {
 		isTable := len(f.Profile) > 0 && string(f.Profile) != "null"
-		v.Files = append(v.Files, fileRow{Path: f.Path, Size: fmtBytes(f.Size), Hash: clipRunes(f.Hash, 13), FullHash: f.Hash, Table: isTable})
+		v.Files = append(v.Files, fileRow{Path: f.Path, Size: fmtBytes(f.Size), Hash: clipRunes(f.Hash, 13), FullHash: f.Hash,
+			Download: fileURL(d.Ref(), f.Path), Table: isTable})
 		if isTable {
 			v.Tables = append(v.Tables, tableOf(f.Path, "table-"+strconv.Itoa(i), f.Profile))
 		}
