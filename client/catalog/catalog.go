@@ -207,6 +207,52 @@ func (c *Catalog) Add(ctx context.Context, name string, paths []string, opts Add
 	return AddResult{Version: v, Created: res.Created, Stats: AddStats(res.Stats)}, nil
 }
 
+// StatusOptions tune Status.
+type StatusOptions struct {
+	// Against names the version to compare with (name@3, name@tag, or
+	// another dataset's); empty means the newest version of the name.
+	Against string
+	// BaseDir is the folder dataset paths are relative to, as for Add.
+	BaseDir string
+	// Progress, when set, is called about every 100 ms with the bytes
+	// hashed and the total. Calls never overlap.
+	Progress func(done, total int64)
+}
+
+// StatusReport tells how local files differ from a version.
+type StatusReport struct {
+	// Against is the version compared with (name@3); empty when the
+	// dataset has no version yet, and every file is then added.
+	Against   string
+	Added     []string
+	Removed   []string
+	Changed   []client.DatasetFileChange // Table is nil
+	Unchanged int
+	Stats     AddStats // files read and hashed, or taken from the state cache
+}
+
+// Clean reports whether the files have the content of Against.
+func (r StatusReport) Clean() bool {
+	return r.Against != "" && len(r.Added)+len(r.Removed)+len(r.Changed) == 0
+}
+
+// Status compares the files an Add of paths to name would record with a
+// version, as `mlcycle data status` does: files are hashed like Add hashes
+// them (those the state cache knows unchanged are not read), but nothing
+// is stored or recorded.
+func (c *Catalog) Status(ctx context.Context, name string, paths []string, opts StatusOptions) (StatusReport, error) {
+	in := dataset.AddInput{Name: name, Paths: paths, BaseDir: opts.BaseDir, Progress: opts.Progress}
+	r, err := c.svc.Status(c.as(ctx), in, opts.Against)
+	if err != nil {
+		return StatusReport{}, err
+	}
+	out := StatusReport{Against: r.Against, Added: r.Added, Removed: r.Removed, Unchanged: r.Unchanged, Stats: AddStats(r.Stats)}
+	for _, ch := range r.Changed {
+		out.Changed = append(out.Changed, client.DatasetFileChange{Path: ch.Path, SizeFrom: ch.SizeFrom, SizeTo: ch.SizeTo})
+	}
+	return out, nil
+}
+
 // Datasets lists the catalog's datasets.
 func (c *Catalog) Datasets(ctx context.Context) ([]client.DatasetSummary, error) {
 	ds, err := c.svc.List(c.as(ctx))

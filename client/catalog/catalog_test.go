@@ -153,6 +153,17 @@ func TestCatalogAddShowGet(t *testing.T) {
 			t.Fatalf("tables: %+v", v.Tables)
 		}
 
+		st, err := cat.Status(ctx, "sales", []string{src}, catalog.StatusOptions{})
+		if err != nil || !st.Clean() || st.Against != "sales@1" || st.Unchanged != 3 {
+			t.Fatalf("status: %+v, %v", st, err)
+		}
+		write(t, filepath.Join(src, "raw", "new.txt"), []byte("new\n"))
+		st, err = cat.Status(ctx, "sales", []string{src}, catalog.StatusOptions{})
+		if err != nil || st.Clean() || len(st.Added) != 1 || st.Added[0] != "raw/new.txt" || st.Unchanged != 3 {
+			t.Fatalf("status with a new file: %+v, %v", st, err)
+		}
+		os.Remove(filepath.Join(src, "raw", "new.txt"))
+
 		// Unchanged files: nothing recorded, nothing read (state cache).
 		again, err := cat.Add(ctx, "sales", []string{src}, catalog.AddOptions{})
 		if err != nil {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -44,7 +45,7 @@ local copy in --data-dir when it is given, else in a local catalog under the
 user cache folder ($XDG_CACHE_HOME/mlcycle/local).`,
 	}
 	cmd.AddCommand(
-		newDataAddCmd(d), newDataLsCmd(d), newDataShowCmd(d), newDataGetCmd(d), newDataCatCmd(d),
+		newDataAddCmd(d), newDataStatusCmd(d), newDataLsCmd(d), newDataShowCmd(d), newDataGetCmd(d), newDataCatCmd(d),
 		newDataRmCmd(d), newDataTagCmd(d), newDataUntagCmd(d), newDataDiffCmd(d),
 		newDataValidateCmd(d), newDataPushCmd(d), newDataPullCmd(d), newDataGCCmd(d),
 		newDataVerifyCmd(d),
@@ -658,6 +659,98 @@ func newDataGetCmd(d *deps) *cobra.Command {
 		return nil
 	}
 	return cmd
+}
+
+func newDataStatusCmd(d *deps) *cobra.Command {
+	var name, against, base string
+	var exitCode bool
+	cmd := &cobra.Command{
+		Use:   "status <file|folder|glob>... --name NAME",
+		Short: "Show how local files differ from a dataset version (what add would record)",
+		Long: `Compare local files with a dataset version: the files an add of the same
+arguments would record that are new, changed or gone. Files are hashed as add
+hashes them (those unchanged since the state cache saw them are not read);
+nothing is stored or recorded. The version is the newest of --name unless
+--against names another (name@3, name@tag, or another dataset's).
+
+With --server the version is the server's; the files are still hashed here.`,
+		Example: `  mlcycle data status data/ --name iris
+  mlcycle data status data/ --name iris --against iris@prod --exit-code`,
+		Args: cobra.MinimumNArgs(1),
+	}
+	t := addDataFlags(cmd)
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "dataset name (required)")
+	f.StringVar(&against, "against", "", "version to compare with (default: the newest of --name)")
+	f.StringVar(&base, "base", "", "folder the dataset paths are relative to (as for add)")
+	f.BoolVar(&exitCode, "exit-code", false, "exit with status 1 when the files differ from the version")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if name == "" {
+			return errors.New("--name is required: the dataset whose version the files are compared with")
+		}
+		lazyGC()
+		ctx, svc, done, err := t.local(cmd.Context(), t.remote())
+		if err != nil {
+			return err
+		}
+		defer done()
+		p := newProgress(d, "hashing")
+		p.percent = true
+		in := dataset.AddInput{Name: name, Paths: args, BaseDir: base, Progress: p.report}
+		var rep dataset.StatusReport
+		if t.remote() {
+			c, err := t.client(d)
+			if err != nil {
+				return err
+			}
+			ref := cmp.Or(against, name)
+			det, err := c.ShowDataset(ctx, ref)
+			switch {
+			case err == nil:
+				rep, err = svc.StatusOf(ctx, in, det.Ref, det.Manifest)
+			case against == "" && client.IsNotFound(err):
+				rep, err = svc.StatusOf(ctx, in, "", dataset.Manifest{})
+			}
+			if err != nil {
+				p.end()
+				return err
+			}
+		} else if rep, err = svc.Status(ctx, in, against); err != nil {
+			p.end()
+			return err
+		}
+		p.end()
+		printStatus(d, rep)
+		if exitCode && !rep.Clean() {
+			return &exitError{code: 1}
+		}
+		return nil
+	}
+	return cmd
+}
+
+func printStatus(d *deps, rep dataset.StatusReport) {
+	w, st := d.stdout, rep.Stats
+	read := fmt.Sprintf("%s read, %d from the state cache", count(st.FilesHashed, "file"), st.CacheHits)
+	switch {
+	case rep.Against == "":
+		fmt.Fprintf(w, "no version yet: %s to add (%s)\n", count(int64(len(rep.Added)), "file"), read)
+	case rep.Clean():
+		fmt.Fprintf(w, "unchanged: the files have the content of %s (%s; %s)\n", rep.Against, count(int64(rep.Unchanged), "file"), read)
+		return
+	default:
+		fmt.Fprintf(w, "%s -> local files: %d added, %d removed, %d changed, %d unchanged (%s)\n",
+			rep.Against, len(rep.Added), len(rep.Removed), len(rep.Changed), rep.Unchanged, read)
+	}
+	for _, p := range rep.Added {
+		fmt.Fprintf(w, "+ %s\n", p)
+	}
+	for _, p := range rep.Removed {
+		fmt.Fprintf(w, "- %s\n", p)
+	}
+	for _, c := range rep.Changed {
+		fmt.Fprintf(w, "~ %s (%s -> %s)\n", c.Path, fmtBytes(c.SizeFrom), fmtBytes(c.SizeTo))
+	}
 }
 
 func newDataCatCmd(d *deps) *cobra.Command {

@@ -82,8 +82,23 @@ func testDataLocal(t *testing.T) {
 		t.Fatalf("cat of a missing file: %+v", r)
 	}
 
+	if out := mustRun(t, "data", "status", src, "--name", "iris", "--exit-code", dd); !strings.Contains(out, "unchanged: the files have the content of iris@1 (2 files;") {
+		t.Fatalf("status: %s", out)
+	}
+
 	mustRun(t, "data", "tag", "iris@1", "gold", dd)
 	writeFiles(t, src, map[string]string{"iris.csv": "sepal,species\n5.1,setosa\n4.9,setosa\n6.2,virginica\n7.0,versicolor\n", "extra.txt": "x\n"})
+	r := runCLI(t, "data", "status", src, "--name", "iris", "--exit-code", dd)
+	if r.code != 1 || !strings.Contains(r.stdout, "iris@1 -> local files: 1 added, 0 removed, 1 changed, 1 unchanged") ||
+		!strings.Contains(r.stdout, "+ extra.txt\n") || !strings.Contains(r.stdout, "~ iris.csv (") {
+		t.Fatalf("status of changed files: %+v", r)
+	}
+	if out := mustRun(t, "data", "status", src, "--name", "fresh", dd); !strings.Contains(out, "no version yet: 3 files to add") {
+		t.Fatalf("status of a new dataset: %s", out)
+	}
+	if r := runCLI(t, "data", "status", src, "--name", "iris", "--against", "iris@7", dd); r.code == 0 || !strings.Contains(r.stderr, "iris@7") {
+		t.Fatalf("status against a missing version: %+v", r)
+	}
 	if out := mustRun(t, "data", "add", src, "--name", "iris", dd); !strings.Contains(out, "recorded iris@2") {
 		t.Fatalf("add 2: %s", out)
 	}
@@ -110,7 +125,7 @@ func testDataLocal(t *testing.T) {
 	if out := mustRun(t, "data", "validate", rules, "iris@1", dd); !strings.Contains(out, "OK") {
 		t.Fatalf("validate ok: %s", out)
 	}
-	r := runCLI(t, "data", "validate", rules, "iris@2", dd)
+	r = runCLI(t, "data", "validate", rules, "iris@2", dd)
 	if r.code != 1 || !strings.Contains(r.stdout, "FAIL columns.species.allowed") || !strings.Contains(r.stderr, "validation failed") {
 		t.Fatalf("validate fail: %+v", r)
 	}
@@ -273,6 +288,15 @@ func TestDataPushPull(t *testing.T) {
 	out = mustRun(t, "data", "add", src, "--name", "ds", "-m", "more", srv)
 	if !strings.Contains(out, "recorded ds@1") || !strings.Contains(out, "as ds@2: 1 chunk uploaded") {
 		t.Fatalf("add --server: %s", out)
+	}
+	if out := mustRun(t, "data", "status", src, "--name", "ds", srv); !strings.Contains(out, "unchanged: the files have the content of ds@2") {
+		t.Fatalf("status against the server: %s", out)
+	}
+	if out := mustRun(t, "data", "status", src, "--name", "ds", "--against", "ds@1", srv); !strings.Contains(out, "ds@1 -> local files: 0 added, 0 removed, 1 changed") {
+		t.Fatalf("status against ds@1 on the server: %s", out)
+	}
+	if out := mustRun(t, "data", "status", src, "--name", "brand-new", srv); !strings.Contains(out, "no version yet") {
+		t.Fatalf("status of a dataset the server lacks: %s", out)
 	}
 	out = mustRun(t, "data", "diff", "ds@1", "ds@2", srv)
 	if !strings.Contains(out, "~ t.csv") || !strings.Contains(out, "rows 2 -> 3") {

@@ -77,15 +77,27 @@ type AddResult struct {
 // add to reuse (GC removes them after the grace period if none does).
 func (s *Service) Add(ctx context.Context, in AddInput) (AddResult, error) {
 	started := time.Now()
-	if err := ValidateName(in.Name); err != nil {
-		return AddResult{}, err
-	}
 	if err := checkMessage(in.Message); err != nil {
 		return AddResult{}, err
 	}
-	base, shown, err := resolveBase(in.Paths, in.BaseDir)
+	a, err := s.newAdder(ctx, in)
 	if err != nil {
 		return AddResult{}, err
+	}
+	res, err := a.run(ctx)
+	res.Stats.Elapsed = time.Since(started)
+	return res, err
+}
+
+// newAdder checks the name, lists the files of in and matches them with
+// the state cache.
+func (s *Service) newAdder(ctx context.Context, in AddInput) (*adder, error) {
+	if err := ValidateName(in.Name); err != nil {
+		return nil, err
+	}
+	base, shown, err := resolveBase(in.Paths, in.BaseDir)
+	if err != nil {
+		return nil, err
 	}
 	// Read the state cache while the files are listed and stat'ed: both
 	// take milliseconds to tens of milliseconds for 10,000 files.
@@ -103,20 +115,20 @@ func (s *Service) Add(ctx context.Context, in AddInput) (AddResult, error) {
 	files, err := collectFiles(base, shown, in.Paths)
 	state := <-lc
 	if err != nil {
-		return AddResult{}, err
+		return nil, err
 	}
 	if state.err != nil {
-		return AddResult{}, state.err
+		return nil, state.err
 	}
 	if len(files) > MaxFiles {
-		return AddResult{}, errs.E(errs.Invalid, "%d files: at most %d are allowed in one version", len(files), MaxFiles)
+		return nil, errs.E(errs.Invalid, "%d files: at most %d are allowed in one version", len(files), MaxFiles)
 	}
 	cached := state.entries.match(files)
 	if state.snapshot && !allHit(cached) {
 		// New or changed files: the database may know them from another
 		// add (under another base, or of other files here).
 		if state.entries, state.snapshot, err = s.loadState(ctx, base, false); err != nil {
-			return AddResult{}, err
+			return nil, err
 		}
 		cached = state.entries.match(files)
 	}
@@ -124,9 +136,7 @@ func (s *Service) Add(ctx context.Context, in AddInput) (AddResult, error) {
 	if in.NoProfile {
 		a.profile = nil
 	}
-	res, err := a.run(ctx)
-	res.Stats.Elapsed = time.Since(started)
-	return res, err
+	return a, nil
 }
 
 // adder is the state of one Add.
@@ -157,6 +167,7 @@ type adder struct {
 	profiledBytes atomic.Int64
 	// rehashedHits are cache hits read again because a chunk was missing.
 	rehashedHits int
+	hits         int // cache hits of hashOnly
 	p            *hashPipeline
 
 	profiled, hashedFiles, hashedBytes atomic.Int64

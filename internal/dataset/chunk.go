@@ -81,6 +81,9 @@ type hashPipeline struct {
 
 	packs *packWriter // small chunks, for a file:// store; nil for others
 
+	// hashOnly: chunks are hashed, never stored or registered (Status).
+	hashOnly bool
+
 	progress atomic.Int64 // bytes read
 	newChunks,
 	newBytes,
@@ -207,6 +210,9 @@ func (p *hashPipeline) getBuf(ctx context.Context) (*chunkBuf, error) {
 // store makes sure the chunk is in the blob store: skipped when this run
 // already handled it or it is registered, written otherwise.
 func (p *hashPipeline) store(ctx context.Context, hash string, data []byte) error {
+	if p.hashOnly {
+		return nil
+	}
 	if _, dup := p.seen.LoadOrStore(hash, true); dup {
 		return nil
 	}
