@@ -22,7 +22,6 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/mlcycle/mlcycle/client"
@@ -159,9 +158,7 @@ type ValidationError struct {
 	Reports []string
 }
 
-func (e *ValidationError) Error() string {
-	return "validation failed, nothing recorded:\n" + strings.TrimRight(strings.Join(e.Reports, ""), "\n")
-}
+func (e *ValidationError) Error() string { return (&validate.Failed{Reports: e.Reports}).Error() }
 
 // Add records a new version of the dataset name (created if new) from
 // files, folders and glob patterns. It is all or nothing: bad input (an
@@ -180,20 +177,12 @@ func (c *Catalog) Add(ctx context.Context, name string, paths []string, opts Add
 			for i, f := range files {
 				vf[i] = validate.File{Path: f.Path, Abs: f.AbsPath}
 			}
-			reps, err := rs.ValidateFiles(ctx, vf)
-			if err != nil {
-				return err
+			_, err := rs.CheckFiles(ctx, vf)
+			var failed *validate.Failed
+			if errors.As(err, &failed) {
+				return &ValidationError{Reports: failed.Reports}
 			}
-			var failed []string
-			for _, rep := range reps {
-				if !rep.OK {
-					failed = append(failed, rep.Text())
-				}
-			}
-			if len(failed) > 0 {
-				return &ValidationError{Reports: failed}
-			}
-			return nil
+			return err
 		}
 	}
 	res, err := c.svc.Add(c.as(ctx), in)

@@ -279,27 +279,27 @@ func lazyGC() {
 // validateFiles validates the table files the rules cover and fails with
 // every failing report.
 func validateFiles(ctx context.Context, d *deps, rs *validate.Rules, files []dataset.LocalFile) error {
-	in := make([]validate.File, len(files))
-	for i, f := range files {
-		in[i] = validate.File{Path: f.Path, Abs: f.AbsPath}
+	n, err := rs.CheckFiles(ctx, validateInput(files))
+	var failed *validate.Failed
+	if errors.As(err, &failed) {
+		return &exitError{code: 1, msg: failed.Error()}
 	}
-	reps, err := rs.ValidateFiles(ctx, in)
 	if err != nil {
 		return err
 	}
-	var failed []string
-	for _, rep := range reps {
-		if !rep.OK {
-			failed = append(failed, rep.Text())
-		}
-	}
-	if len(failed) > 0 {
-		return &exitError{code: 1, msg: "validation failed, nothing recorded:\n" + strings.TrimRight(strings.Join(failed, ""), "\n")}
-	}
-	if len(reps) > 0 {
-		fmt.Fprintf(d.stderr, "validation passed (%d table files)\n", len(reps))
+	if n > 0 {
+		fmt.Fprintf(d.stderr, "validation passed (%d table files)\n", n)
 	}
 	return nil
+}
+
+// validateInput names the files of an add for package validate.
+func validateInput(files []dataset.LocalFile) []validate.File {
+	out := make([]validate.File, len(files))
+	for i, f := range files {
+		out[i] = validate.File{Path: f.Path, Abs: f.AbsPath}
+	}
+	return out
 }
 
 func push(ctx context.Context, d *deps, t *dataTarget, svc *dataset.Service, ref string) error {

@@ -3,6 +3,7 @@ package validate
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/mlcycle/mlcycle/internal/frame"
 )
@@ -139,4 +140,33 @@ func (r *Rules) ValidateFiles(ctx context.Context, files []File) ([]Report, erro
 		reps = append(reps, rep)
 	}
 	return reps, nil
+}
+
+// Failed is the error of files that failed the rules: Reports holds the
+// text of each failing file's report (see Report.Text).
+type Failed struct {
+	Reports []string
+}
+
+func (e *Failed) Error() string {
+	return "validation failed, nothing recorded:\n" + strings.TrimRight(strings.Join(e.Reports, ""), "\n")
+}
+
+// CheckFiles is ValidateFiles that fails with a *Failed error when a file
+// fails the rules, and otherwise returns how many files were checked.
+func (r *Rules) CheckFiles(ctx context.Context, files []File) (int, error) {
+	reps, err := r.ValidateFiles(ctx, files)
+	if err != nil {
+		return 0, err
+	}
+	var failed []string
+	for _, rep := range reps {
+		if !rep.OK {
+			failed = append(failed, rep.Text())
+		}
+	}
+	if len(failed) > 0 {
+		return 0, &Failed{Reports: failed}
+	}
+	return len(reps), nil
 }
