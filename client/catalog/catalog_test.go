@@ -17,6 +17,7 @@ import (
 	"github.com/mlcycle/mlcycle/client"
 	"github.com/mlcycle/mlcycle/client/catalog"
 	"github.com/mlcycle/mlcycle/internal/app"
+	"github.com/mlcycle/mlcycle/internal/app/apptest"
 	"github.com/mlcycle/mlcycle/internal/store/storetest"
 )
 
@@ -54,21 +55,7 @@ func open(t *testing.T, opts catalog.Options) *catalog.Catalog {
 // startServer runs the real server on 127.0.0.1 with a fresh data folder.
 func startServer(t *testing.T) *client.Client {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, app.Config{DataDir: t.TempDir(), Host: "127.0.0.1"}, io.Discard)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server: %v", err)
-		}
-	})
-	c, err := client.New(a.URL())
+	c, err := client.New(apptest.Start(t, app.Config{}).URL())
 	if err != nil {
 		t.Fatal(err)
 	}

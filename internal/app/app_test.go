@@ -14,49 +14,17 @@ import (
 
 	"github.com/mlcycle/mlcycle/client"
 	"github.com/mlcycle/mlcycle/internal/app"
+	"github.com/mlcycle/mlcycle/internal/app/apptest"
 	"github.com/mlcycle/mlcycle/internal/httpapi"
 	"github.com/mlcycle/mlcycle/internal/store/storetest"
 )
 
 const adminPassword = "correct horse battery"
 
-// server is a real mlcycle server on 127.0.0.1:0 for one test.
-type server struct {
-	*app.App
-	cancel context.CancelFunc
-	done   chan error
-}
-
-func startServer(t *testing.T, cfg app.Config) *server {
+// startServer runs a real mlcycle server on 127.0.0.1 for one test.
+func startServer(t *testing.T, cfg app.Config) *apptest.Server {
 	t.Helper()
-	if cfg.DataDir == "" {
-		cfg.DataDir = t.TempDir()
-	}
-	cfg.Host, cfg.Port = "127.0.0.1", 0
-	cfg.LogLevel = "warn"
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, io.Discard)
-	if err != nil {
-		cancel()
-		t.Fatalf("starting server: %v", err)
-	}
-	s := &server{App: a, cancel: cancel, done: make(chan error, 1)}
-	go func() { s.done <- a.Run(ctx) }()
-	t.Cleanup(func() { s.stop(t) })
-	return s
-}
-
-func (s *server) stop(t *testing.T) {
-	s.cancel()
-	select {
-	case err := <-s.done:
-		if err != nil {
-			t.Errorf("server stopped with %v", err)
-		}
-		s.done <- nil // later calls return at once
-	case <-time.After(30 * time.Second):
-		t.Error("server did not stop within 30s")
-	}
+	return apptest.Start(t, cfg)
 }
 
 // eachDB runs fn with a fresh SQLite database and a fresh PostgreSQL schema.
@@ -267,7 +235,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond) // the request is now in flight
-	s.cancel()
+	s.Cancel()
 	time.Sleep(100 * time.Millisecond) // shutdown has begun
 	if _, err := http.Get(s.URL() + "/health"); err == nil {
 		t.Error("server still accepts new connections during shutdown")
@@ -278,10 +246,9 @@ func TestGracefulShutdown(t *testing.T) {
 	if r.err != nil || r.code != 201 {
 		t.Fatalf("in-flight request: code %d, err %v", r.code, r.err)
 	}
-	if err := <-s.done; err != nil {
+	if err := s.Wait(); err != nil {
 		t.Fatalf("Run returned %v", err)
 	}
-	s.done <- nil
 }
 
 func TestStartupErrors(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/mlcycle/mlcycle/client"
 	"github.com/mlcycle/mlcycle/internal/app"
+	"github.com/mlcycle/mlcycle/internal/app/apptest"
 	"github.com/mlcycle/mlcycle/internal/buildinfo"
 )
 
@@ -19,19 +19,7 @@ import (
 
 func startTestServer(t *testing.T) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, app.Config{DataDir: t.TempDir(), Port: 0, Host: "127.0.0.1"}, io.Discard)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	return a.URL()
+	return apptest.Start(t, app.Config{}).URL()
 }
 
 type cliResult struct {
