@@ -363,8 +363,11 @@ type DatasetFile struct {
 // against its hash before sending it; a chunk found damaged after the first
 // cuts the stream, which then ends in an error, never in wrong bytes.
 func (c *Client) OpenDatasetFile(ctx context.Context, ref, path string) (*DatasetFile, error) {
-	ref = strings.TrimPrefix(ref, dataset.SourceScheme)
-	resp, err := c.raw(ctx, http.MethodGet, "/api/v1/datasets/"+ref+"/files/"+strings.TrimPrefix(path, "/"), nil)
+	r, err := dataset.ParseRef(strings.TrimPrefix(ref, dataset.SourceScheme))
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.raw(ctx, http.MethodGet, "/api/v1/datasets/"+r.String()+"/files/"+strings.TrimPrefix(path, "/"), nil)
 	if err != nil {
 		return nil, err
 	}

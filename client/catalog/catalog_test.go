@@ -406,6 +406,9 @@ func TestCatalogPushPull(t *testing.T) {
 		if _, err := srv.OpenDatasetFile(ctx, "shared@1", "nope.bin"); err == nil || !strings.Contains(err.Error(), "nope.bin") {
 			t.Fatalf("missing file from the server: %v", err)
 		}
+		if _, err := srv.OpenDatasetFile(ctx, "shared@1/../../x", "big.bin"); err == nil || !strings.Contains(err.Error(), "dataset reference") {
+			t.Fatalf("a malformed reference: %v", err)
+		}
 
 		pulled, err := b.Pull(ctx, srv, "shared", client.TransferOptions{})
 		if err != nil {
