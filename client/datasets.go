@@ -413,13 +413,18 @@ type GetDatasetOptions struct {
 // GetDatasetResult tells what GetDataset wrote.
 type GetDatasetResult struct {
 	Version DatasetVersion // the version ref resolved to
-	Files   int64
+	Files   int64          // files of the version (or of Paths) now in the folder
 	Bytes   int64
+	// Unchanged and UnchangedBytes count those files that were there
+	// already with the version's content: not downloaded, not written.
+	Unchanged      int64
+	UnchangedBytes int64
 }
 
 // GetDataset writes the files of the version ref names (name@3, name@tag,
 // name@latest) into dir, created if missing, downloading its chunks from
-// the server and verifying every one. Each file is replaced only once all
+// the server and verifying every one. A file already there with the
+// version's content (checked chunk by chunk) is left as it is. Each file is replaced only once all
 // of it has verified; a corrupted chunk on the server fails the call and
 // names the file and chunk.
 func (c *Client) GetDataset(ctx context.Context, ref, dir string, opts GetDatasetOptions) (GetDatasetResult, error) {
@@ -431,7 +436,8 @@ func (c *Client) GetDataset(ctx context.Context, ref, dir string, opts GetDatase
 	if err != nil {
 		return GetDatasetResult{}, err
 	}
-	return GetDatasetResult{Version: d.DatasetVersion, Files: st.Files, Bytes: st.Bytes}, nil
+	return GetDatasetResult{Version: d.DatasetVersion, Files: st.Files, Bytes: st.Bytes,
+		Unchanged: st.Unchanged, UnchangedBytes: st.UnchangedBytes}, nil
 }
 
 // TransferOptions tune Push and Pull.

@@ -376,7 +376,8 @@ func (c *Catalog) Verify(ctx context.Context, refs ...string) (client.DatasetVer
 
 // Get writes the files of the version ref names into dir, created if
 // missing, verifying every chunk against its hash; a damaged chunk fails
-// the call and names the file.
+// the call and names the file. Files already there with the version's
+// content are left as they are.
 func (c *Catalog) Get(ctx context.Context, ref, dir string, opts client.GetDatasetOptions) (client.GetDatasetResult, error) {
 	ctx = c.as(ctx)
 	v, err := c.svc.Resolve(ctx, ref)
@@ -391,7 +392,8 @@ func (c *Catalog) Get(ctx context.Context, ref, dir string, opts client.GetDatas
 	if err != nil {
 		return client.GetDatasetResult{}, err
 	}
-	return client.GetDatasetResult{Version: cv, Files: st.Files, Bytes: st.Bytes}, nil
+	return client.GetDatasetResult{Version: cv, Files: st.Files, Bytes: st.Bytes,
+		Unchanged: st.Unchanged, UnchangedBytes: st.UnchangedBytes}, nil
 }
 
 // Push copies the version ref to the server remote talks to: only the

@@ -622,7 +622,16 @@ func newDataGetCmd(d *deps) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "get <name@version> -o DIR",
 		Short: "Write the files of a dataset version into a folder, verifying every byte",
-		Args:  cobra.ExactArgs(1),
+		Long: `Write the files of a dataset version into a folder, created if missing. Every
+chunk is checked against its hash; each file is written to a temporary file
+and renamed into place once all of it has verified, so a damaged store never
+leaves wrong bytes behind. A file already there with the version's content
+(checked chunk by chunk) is left as it is, so getting another version into
+the same folder writes (and with --server downloads) only what differs.
+Other files in the folder are left alone.`,
+		Example: `  mlcycle data get iris@3 -o data/
+  mlcycle data get sales@prod -o data/ --path 2026/ --server https://mlcycle.example.com`,
+		Args: cobra.ExactArgs(1),
 	}
 	t := addDataFlags(cmd)
 	cmd.Flags().StringVarP(&out, "out", "o", "", "folder to write into (required; created if missing)")
@@ -642,7 +651,7 @@ func newDataGetCmd(d *deps) *cobra.Command {
 			}
 			var res client.GetDatasetResult
 			res, err = c.GetDataset(cmd.Context(), args[0], out, client.GetDatasetOptions{Paths: paths, Progress: p.report})
-			st = dataset.GetStats{Files: res.Files, Bytes: res.Bytes}
+			st = dataset.GetStats{Files: res.Files, Bytes: res.Bytes, Unchanged: res.Unchanged, UnchangedBytes: res.UnchangedBytes}
 		} else {
 			ctx, svc, done, lerr := t.local(cmd.Context(), false)
 			if lerr != nil {
@@ -655,7 +664,11 @@ func newDataGetCmd(d *deps) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(d.stdout, "wrote %s (%s) to %s\n", count(st.Files, "file"), fmtBytes(st.Bytes), out)
+		fmt.Fprintf(d.stdout, "wrote %s (%s) to %s", count(st.Files-st.Unchanged, "file"), fmtBytes(st.Bytes-st.UnchangedBytes), out)
+		if st.Unchanged > 0 {
+			fmt.Fprintf(d.stdout, "; %s (%s) already there were left as they are", count(st.Unchanged, "file"), fmtBytes(st.UnchangedBytes))
+		}
+		fmt.Fprintln(d.stdout)
 		return nil
 	}
 	return cmd

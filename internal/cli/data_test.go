@@ -262,6 +262,10 @@ func TestDataPushPull(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dst, "sub", "fff.txt")); string(b) != "data data data " {
 		t.Fatalf("got %q", b)
 	}
+	if out := mustRun(t, "data", "get", "ds@latest", "-o", dst, srv); !strings.Contains(out, "wrote 0 files (0 B) to "+dst+"; 21 files") ||
+		!strings.Contains(out, "already there were left as they are") {
+		t.Fatalf("second get from the server: %s", out)
+	}
 	if out := mustRun(t, "data", "cat", "ds@latest", "sub/fff.txt", srv); out != "data data data " {
 		t.Fatalf("cat from the server: %q", out)
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/mlcycle/mlcycle/internal/errs"
@@ -78,5 +80,49 @@ func TestOpenFileReadsAndSeeksAcrossChunks(t *testing.T) {
 		if _, err := fr.Read(make([]byte, 1)); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("read after the error: %v", err)
 		}
+	})
+}
+
+// A get into a folder that holds some files of the version already writes
+// only the others; a file whose bytes differ, even at the same size, is
+// written again.
+func TestGetLeavesFilesInPlace(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		dir := t.TempDir()
+		big := randBytes(11, 2*ChunkMax)
+		writeFile(t, dir, "a.txt", []byte("alpha\n"))
+		writeFile(t, dir, "data/big.bin", big)
+		writeFile(t, dir, "empty.txt", nil)
+		e.add(t, "inplace", dir)
+
+		out := t.TempDir()
+		st, err := e.svc.Get(e.ctx, "inplace@1", out, GetOptions{})
+		if err != nil || st.Files != 3 || st.Unchanged != 0 {
+			t.Fatalf("first get: %+v, %v", st, err)
+		}
+		writeFile(t, out, "mine.txt", []byte("not in the version\n"))
+		st, err = e.svc.Get(e.ctx, "inplace@1", out, GetOptions{})
+		if err != nil || st.Files != 3 || st.Unchanged != 3 || st.UnchangedBytes != int64(len(big)+6) {
+			t.Fatalf("second get: %+v, %v", st, err)
+		}
+
+		damaged := bytes.Clone(big)
+		damaged[len(damaged)-3] ^= 1 // the last chunk differs, the size does not
+		writeFile(t, out, "data/big.bin", damaged)
+		writeFile(t, out, "a.txt", []byte("alpha\n")) // rewritten with the same bytes: in place
+		st, err = e.svc.Get(e.ctx, "inplace@1", out, GetOptions{})
+		if err != nil || st.Unchanged != 2 || st.UnchangedBytes != 6 {
+			t.Fatalf("get over a changed file: %+v, %v", st, err)
+		}
+		if b, _ := os.ReadFile(filepath.Join(out, "data", "big.bin")); !bytes.Equal(b, big) {
+			t.Fatal("the changed file was not written again")
+		}
+		if b, _ := os.ReadFile(filepath.Join(out, "mine.txt")); string(b) != "not in the version\n" {
+			t.Fatalf("a file outside the version was touched: %q", b)
+		}
+		if err := os.Remove(filepath.Join(out, "mine.txt")); err != nil {
+			t.Fatal(err)
+		}
+		sameTree(t, dir, out)
 	})
 }

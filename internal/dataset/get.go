@@ -49,8 +49,12 @@ type GetOptions struct {
 
 // GetStats tells what Get wrote.
 type GetStats struct {
-	Files int64
+	Files int64 // files of the version (or of Paths) now in the folder
 	Bytes int64
+	// Unchanged and UnchangedBytes count those files that were there
+	// already with the version's content, so were not written again.
+	Unchanged      int64
+	UnchangedBytes int64
 }
 
 // prefetch is how many chunks of one file are fetched ahead of the writer.
@@ -155,7 +159,7 @@ func Materialize(ctx context.Context, m Manifest, src ChunkSource, outDir string
 	if err := ctx.Err(); err != nil {
 		return GetStats{}, err
 	}
-	return GetStats{Files: int64(len(files)), Bytes: total}, nil
+	return GetStats{Files: int64(len(files)), Bytes: total, Unchanged: w.unchanged.Load(), UnchangedBytes: w.unchangedBytes.Load()}, nil
 }
 
 func selectFiles(m Manifest, paths []string) ([]FileEntry, error) {
@@ -192,6 +196,8 @@ func selectFiles(m Manifest, paths []string) ([]FileEntry, error) {
 type writer struct {
 	open func(context.Context, string) (io.ReadCloser, error) // a chunk, verified or not
 
+	unchanged, unchangedBytes atomic.Int64 // files already in place
+
 	root  string // real output folder
 	shown string
 	bufs  sync.Pool
@@ -220,6 +226,38 @@ func (w *writer) target(f FileEntry) (string, error) {
 	return target, nil
 }
 
+// inPlace reports whether target is a regular file with f's content: its
+// size, then each of its chunks (as the manifest cuts it) read and hashed
+// in turn, stopping at the first that differs. A file that cannot be read
+// is not in place (writing it says why, if it fails).
+func (w *writer) inPlace(target string, f FileEntry, chunks []Chunk) bool {
+	fi, err := os.Lstat(target)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != f.Size {
+		return false
+	}
+	file, err := os.Open(target)
+	if err != nil {
+		return false
+	}
+	defer file.Close()
+	if len(chunks) == 0 { // an empty file
+		return true
+	}
+	bp := w.bufs.Get().(*[]byte)
+	defer w.bufs.Put(bp)
+	for _, c := range chunks {
+		buf := slices.Grow((*bp)[:0], int(c.Size))[:c.Size]
+		*bp = buf
+		if _, err := io.ReadFull(file, buf); err != nil {
+			return false
+		}
+		if sum := blake3.Sum256(buf); hex.EncodeToString(sum[:]) != c.Hash {
+			return false
+		}
+	}
+	return true
+}
+
 type fetched struct {
 	buf *[]byte
 	err error
@@ -233,17 +271,6 @@ func (w *writer) writeFile(ctx context.Context, f FileEntry) (err error) {
 	if fi, err := os.Lstat(target); err == nil && fi.IsDir() {
 		return errs.E(errs.Invalid, "cannot write %s: a folder is in the way", f.Path)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(target), ".mlcycle-get-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", f.Path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-
 	chunks := f.ChunkList()
 	if len(chunks) > 1 {
 		got, err := ChunkListHash(chunks)
@@ -255,6 +282,22 @@ func (w *writer) writeFile(ctx context.Context, f FileEntry) (err error) {
 				"%s: its chunk list hashes to %s, not %s as recorded", f.Path, got, f.Hash)
 		}
 	}
+	if w.inPlace(target, f, chunks) {
+		w.unchanged.Add(1)
+		w.unchangedBytes.Add(f.Size)
+		return nil
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(target), ".mlcycle-get-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", f.Path, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make([]chan fetched, len(chunks))
