@@ -308,7 +308,11 @@ func (p *csvParser) split(c *chunk) ([]*rawBatch, error) {
 		}
 		if len(fields) != ncols {
 			p.rec.putAll(append(out, rb))
-			return nil, lineErr(p.name, recLine, "", "row has %d fields, header has %d", len(fields), ncols)
+			noun := "fields"
+			if len(fields) == 1 {
+				noun = "field"
+			}
+			return nil, lineErr(p.name, recLine, "", "row has %d %s, header has %d", len(fields), noun, ncols)
 		}
 		if checkUTF8 {
 			for j, f := range fields {

@@ -296,6 +296,7 @@ func TestCSVErrors(t *testing.T) {
 	}{
 		{"ragged row", "a,b,c\n1,2,3\n4,5\n", Options{}, "d.csv: line 3: row has 2 fields, header has 3"},
 		{"too many fields", "a,b\n1,2\n\n3,4,5\n", Options{}, "d.csv: line 4: row has 3 fields, header has 2"},
+		{"one field", "a,b\n1,2\n3\n", Options{}, "d.csv: line 3: row has 1 field, header has 2"},
 		{"ragged after the sample", late.String(), Options{SampleRows: 10, chunkSize: 256, Workers: 2}, "d.csv: line 5002: row has 3 fields, header has 2"},
 		{"bare quote", "a,b\n1,x\"y\n", Options{}, `d.csv: line 2: column "b": bare '"' in unquoted field`},
 		{"text after closing quote", "a,b\n\"x\"y,2\n", Options{}, `d.csv: line 2: column "a": unexpected 'y' after closing quote`},

@@ -338,7 +338,7 @@ func TestProfileJSON(t *testing.T) {
 func TestComputeBadInput(t *testing.T) {
 	path := write(t, "bad.csv", "a,b\n1,2\n3\n")
 	_, err := ComputeFile(path, frame.Options{})
-	if err == nil || err.Error() != path+": line 3: row has 1 fields, header has 2" {
+	if err == nil || err.Error() != path+": line 3: row has 1 field, header has 2" {
 		t.Errorf("error = %v", err)
 	}
 }
