@@ -2,53 +2,28 @@
 input whose source is mlcycle://<name>@<version> is linked to that dataset
 version, and the version lists the run."""
 
+import io
 import json
-import os
+import sys
 import urllib.request
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import mlflow
-from mlflow.data.dataset_source import DatasetSource
-from mlflow.data.dataset_source_registry import register_dataset_source
 from mlflow.entities import Dataset, DatasetInput, InputTag
 
-from conftest import REFERENCE, run
+from conftest import REFERENCE, REPO_ROOT, run
 
+# The dataset source users install (python/mlcycle-mlflow); installing it
+# registers it through its entry point, here it is imported from the tree.
+sys.path.insert(0, str(REPO_ROOT / "python" / "mlcycle-mlflow"))
+import mlcycle_mlflow  # noqa: E402
 
-class MlcycleDatasetSource(DatasetSource):
-    """Lets mlflow.data accept source="mlcycle://name@3". The MLflow client
-    refuses URI schemes it has no source class for; this is the whole class
-    a user registers (docs/datasets.md)."""
+mlcycle_mlflow.register()
 
-    def __init__(self, uri: str):
-        self.uri = uri
-
-    @staticmethod
-    def _get_source_type() -> str:
-        return "mlcycle"
-
-    def load(self, dst_path=None):
-        raise NotImplementedError("fetch it with `mlcycle data get`")
-
-    @staticmethod
-    def _can_resolve(raw_source) -> bool:
-        return isinstance(raw_source, str) and raw_source.startswith("mlcycle://")
-
-    @classmethod
-    def _resolve(cls, raw_source):
-        return cls(raw_source)
-
-    def to_dict(self):
-        return {"uri": self.uri}
-
-    @classmethod
-    def from_dict(cls, source_dict):
-        return cls(source_dict["uri"])
-
-
-register_dataset_source(MlcycleDatasetSource)
+IRIS_CSV = "sepal_length,species\n5.1,setosa\n4.9,setosa\n6.3,virginica\n"
 
 pytestmark = pytest.mark.skipif(bool(REFERENCE), reason="datasets are mlcycle's own API")
 
@@ -64,7 +39,7 @@ def iris(server, _server, tmp_path, unique, monkeypatch):
     in a local catalog, then pushed) and returns its name."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     csv = tmp_path / "iris.csv"
-    csv.write_text("sepal_length,species\n5.1,setosa\n4.9,setosa\n6.3,virginica\n")
+    csv.write_text(IRIS_CSV)
     name = unique("iris")
     out = run([str(_server.binary), "data", "add", str(csv), "--name", name, "--server", server])
     assert f"as {name}@1" in out, out
@@ -101,3 +76,51 @@ def test_foreign_source_links_nothing(server, client, unique, iris):
     d = Dataset(name=iris, digest="abc", source_type="http", source=json.dumps({"url": "https://example.com/x.csv"}))
     client.log_inputs(r.info.run_id, [DatasetInput(d, [])])
     assert runs_of(server, f"{iris}@1") == []
+
+
+def test_source_loads_the_version(server, client, unique, iris, tmp_path):
+    """The input's source, read back from the run, downloads the version's
+    files from the server; @latest is resolved once."""
+    mlflow.set_experiment(unique("exp"))
+    df = pd.read_csv(io.StringIO(IRIS_CSV))
+    with mlflow.start_run() as r:
+        mlflow.log_input(mlflow.data.from_pandas(df, source=f"mlcycle://{iris}@latest", name=iris))
+    logged = client.get_run(r.info.run_id).inputs.dataset_inputs[0].dataset
+    src = mlflow.data.get_source(logged)
+    assert isinstance(src, mlcycle_mlflow.MlcycleDatasetSource) and src.uri == f"mlcycle://{iris}@latest"
+    folder = src.load(str(tmp_path / "out"))
+    assert sorted(p.name for p in Path(folder).iterdir()) == ["iris.csv"]
+    assert (Path(folder) / "iris.csv").read_text() == IRIS_CSV
+    # without a destination: a new folder
+    assert (Path(src.load()) / "iris.csv").read_text() == IRIS_CSV
+
+
+def test_source_load_errors(server, unique, monkeypatch):
+    with pytest.raises(RuntimeError, match=r"404"):
+        mlcycle_mlflow.MlcycleDatasetSource(f"mlcycle://{unique('nope')}@1").load()
+    with pytest.raises(ValueError, match="not an mlcycle dataset reference"):
+        mlcycle_mlflow.MlcycleDatasetSource("s3://bucket/x.csv")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "file:///tmp/mlruns")
+    mlflow.set_tracking_uri("file:///tmp/mlruns")
+    with pytest.raises(RuntimeError, match="MLCYCLE_SERVER"):
+        mlcycle_mlflow.MlcycleDatasetSource("mlcycle://iris@1").load()
+
+
+def test_source_load_with_credentials(auth_server, _auth_server, unique, tmp_path, monkeypatch):
+    """On a server with --auth, load() uses the MLflow client's credentials."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    csv = tmp_path / "iris.csv"
+    csv.write_text(IRIS_CSV)
+    name = unique("iris")
+    out = run([str(_auth_server.binary), "data", "add", str(csv), "--name", name,
+               "--server", auth_server.url, "--token", auth_server.token])
+    assert f"as {name}@1" in out, out
+    src = mlcycle_mlflow.MlcycleDatasetSource(f"mlcycle://{name}@1")
+    with pytest.raises(RuntimeError, match="401"):
+        src.load(str(tmp_path / "anonymous"))
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", auth_server.token)
+    assert (Path(src.load(str(tmp_path / "token"))) / "iris.csv").read_text() == IRIS_CSV
+    monkeypatch.delenv("MLFLOW_TRACKING_TOKEN")
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", auth_server.username)
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", auth_server.password)
+    assert (Path(src.load(str(tmp_path / "basic"))) / "iris.csv").read_text() == IRIS_CSV
