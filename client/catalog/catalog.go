@@ -118,8 +118,8 @@ type AddOptions struct {
 	// it, the deepest folder holding every path.
 	BaseDir string
 	// RulesFile, when set, is a validation rules file (YAML, see
-	// docs/datasets.md) that the table files must pass: when one fails,
-	// Add returns a *ValidationError and records nothing.
+	// docs/datasets-validation.md) that the table files must pass: when
+	// one fails, Add returns a *ValidationError and records nothing.
 	RulesFile string
 	// NoProfile skips profiling CSV, TSV, JSON Lines and Parquet files.
 	NoProfile bool
