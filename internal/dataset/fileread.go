@@ -30,11 +30,7 @@ type FileReader struct {
 // OpenFile opens the file at path (a dataset path, "data/train.csv") of
 // the version ref names. The reader uses ctx for every read.
 func (s *Service) OpenFile(ctx context.Context, ref, path string) (Version, *FileReader, error) {
-	v, err := s.Resolve(ctx, ref)
-	if err != nil {
-		return Version{}, nil, err
-	}
-	m, err := s.manifest(ctx, v)
+	v, m, err := s.resolveManifest(ctx, ref)
 	if err != nil {
 		return Version{}, nil, err
 	}
@@ -42,29 +38,96 @@ func (s *Service) OpenFile(ctx context.Context, ref, path string) (Version, *Fil
 	if !ok {
 		return Version{}, nil, errs.E(errs.NotFound, "%s has no file %q", v.Ref(), path)
 	}
+	open, err := s.chunkOpener(ctx, chunkHashes([]FileEntry{f}))
+	if err != nil {
+		return Version{}, nil, err
+	}
+	fr, err := newFileReader(ctx, open, f)
+	if err != nil {
+		return Version{}, nil, err
+	}
+	return v, fr, nil
+}
+
+// FileSet is the files of a version opened together (OpenFiles): their
+// chunks are looked up once for all of them.
+type FileSet struct {
+	Version Version
+	Files   []FileEntry
+	ctx     context.Context
+	open    func(context.Context, string) (io.ReadCloser, error)
+}
+
+// OpenFiles opens the files of the version ref names, all of them or those
+// of paths (files, or folders meaning the files under them), as get
+// selects them.
+func (s *Service) OpenFiles(ctx context.Context, ref string, paths []string) (*FileSet, error) {
+	v, m, err := s.resolveManifest(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	files, err := selectFiles(m, paths)
+	if err != nil {
+		return nil, err
+	}
+	open, err := s.chunkOpener(ctx, chunkHashes(files))
+	if err != nil {
+		return nil, err
+	}
+	return &FileSet{Version: v, Files: files, ctx: ctx, open: open}, nil
+}
+
+// Reader returns a reader of file i of the set.
+func (fs *FileSet) Reader(i int) (*FileReader, error) {
+	return newFileReader(fs.ctx, fs.open, fs.Files[i])
+}
+
+func (s *Service) resolveManifest(ctx context.Context, ref string) (Version, Manifest, error) {
+	v, err := s.Resolve(ctx, ref)
+	if err != nil {
+		return Version{}, Manifest{}, err
+	}
+	m, err := s.manifest(ctx, v)
+	if err != nil {
+		return Version{}, Manifest{}, err
+	}
+	return v, m, nil
+}
+
+// chunkHashes lists the distinct chunks of files.
+func chunkHashes(files []FileEntry) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, f := range files {
+		for _, c := range f.ChunkList() {
+			if !seen[c.Hash] {
+				seen[c.Hash] = true
+				out = append(out, c.Hash)
+			}
+		}
+	}
+	return out
+}
+
+// newFileReader checks f's chunk list against its hash and size.
+func newFileReader(ctx context.Context, open func(context.Context, string) (io.ReadCloser, error), f FileEntry) (*FileReader, error) {
 	chunks := f.ChunkList()
 	if len(chunks) > 1 {
 		got, err := ChunkListHash(chunks)
 		if err != nil || got != f.Hash {
-			return Version{}, nil, errs.Wrap(errs.Internal, ErrCorrupt, "%s: its chunk list does not hash to %s as recorded", f.Path, f.Hash)
+			return nil, errs.Wrap(errs.Internal, ErrCorrupt, "%s: its chunk list does not hash to %s as recorded", f.Path, f.Hash)
 		}
 	}
-	hashes := make([]string, len(chunks))
 	starts := make([]int64, len(chunks))
 	var off int64
 	for i, c := range chunks {
-		hashes[i] = c.Hash
 		starts[i] = off
 		off += c.Size
 	}
 	if off != f.Size {
-		return Version{}, nil, errs.Wrap(errs.Internal, ErrCorrupt, "%s: its chunks add up to %d bytes, not %d as recorded", f.Path, off, f.Size)
+		return nil, errs.Wrap(errs.Internal, ErrCorrupt, "%s: its chunks add up to %d bytes, not %d as recorded", f.Path, off, f.Size)
 	}
-	open, err := s.chunkOpener(ctx, hashes)
-	if err != nil {
-		return Version{}, nil, err
-	}
-	return v, &FileReader{ctx: ctx, open: open, file: f, chunks: chunks, starts: starts, cur: -1}, nil
+	return &FileReader{ctx: ctx, open: open, file: f, chunks: chunks, starts: starts, cur: -1}, nil
 }
 
 // File is the manifest entry of the file being read.

@@ -63,11 +63,7 @@ const prefetch = 4
 // Get writes the files of the version ref names under outDir (created if
 // missing). See Materialize.
 func (s *Service) Get(ctx context.Context, ref, outDir string, opts GetOptions) (GetStats, error) {
-	v, err := s.Resolve(ctx, ref)
-	if err != nil {
-		return GetStats{}, err
-	}
-	m, err := s.manifest(ctx, v)
+	_, m, err := s.resolveManifest(ctx, ref)
 	if err != nil {
 		return GetStats{}, err
 	}
@@ -111,17 +107,7 @@ func Materialize(ctx context.Context, m Manifest, src ChunkSource, outDir string
 	}
 	w := &writer{open: src.GetChunk, root: root, shown: outDir, bufs: sync.Pool{New: func() any { b := make([]byte, 0, ChunkMax); return &b }}}
 	if o, ok := src.(chunkOpener); ok {
-		var hashes []string
-		seen := map[string]bool{}
-		for _, f := range files {
-			for _, c := range f.ChunkList() {
-				if !seen[c.Hash] {
-					seen[c.Hash] = true
-					hashes = append(hashes, c.Hash)
-				}
-			}
-		}
-		if w.open, err = o.chunkOpener(ctx, hashes); err != nil {
+		if w.open, err = o.chunkOpener(ctx, chunkHashes(files)); err != nil {
 			return GetStats{}, err
 		}
 	}

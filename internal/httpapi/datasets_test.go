@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -343,6 +344,50 @@ func TestDatasetFileRoute(t *testing.T) {
 			t.Fatalf("with a UI session: %d %s", res.status, res.body)
 		}
 
+		// The whole version, or a folder of it, as one zip.
+		for _, c := range []struct {
+			query string
+			want  map[string]string
+		}{
+			{"", map[string]string{"data/big.bin": string(big), "t.csv": "x,y\n1,a\n"}},
+			{"?path=data", map[string]string{"data/big.bin": string(big)}},
+			{"?path=t.csv&path=data/big.bin", map[string]string{"data/big.bin": string(big), "t.csv": "x,y\n1,a\n"}},
+		} {
+			res = env.do(t, "GET", "/api/v1/datasets/files@latest/archive"+c.query, "", vic)
+			if res.status != 200 || res.header.Get("Content-Type") != "application/zip" ||
+				res.header.Get("Content-Disposition") != `attachment; filename=files-1.zip` {
+				t.Fatalf("archive%s: %d %v", c.query, res.status, res.header)
+			}
+			zr, err := zip.NewReader(strings.NewReader(res.body), int64(len(res.body)))
+			if err != nil {
+				t.Fatalf("archive%s: %v", c.query, err)
+			}
+			got := map[string]string{}
+			for _, zf := range zr.File {
+				rc, err := zf.Open()
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := io.ReadAll(rc)
+				rc.Close()
+				if err != nil {
+					t.Fatalf("archive%s: %s: %v", c.query, zf.Name, err)
+				}
+				got[zf.Name] = string(b)
+			}
+			if len(got) != len(c.want) || got["t.csv"] != c.want["t.csv"] || got["data/big.bin"] != c.want["data/big.bin"] {
+				t.Fatalf("archive%s holds %d files, want %d", c.query, len(got), len(c.want))
+			}
+		}
+		for _, p := range []string{"/api/v1/datasets/files@1/archive?path=nope", "/api/v1/datasets/files@9/archive"} {
+			if res = env.do(t, "GET", p, "", vic); res.status != 404 {
+				t.Errorf("%s: %d %s", p, res.status, res.body)
+			}
+		}
+		if res = env.do(t, "GET", "/api/v1/datasets/files@1/archive?path=../x", "", vic); res.status != 400 {
+			t.Errorf("archive of ../x: %d %s", res.status, res.body)
+		}
+
 		// Damage: in a later chunk, the stream is cut short after the
 		// first chunk's bytes; in the first chunk, an error status.
 		flip := func(data []byte) {
@@ -369,6 +414,17 @@ func TestDatasetFileRoute(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 200 || err == nil || int64(len(got)) != cut || !bytes.Equal(got, big[:cut]) {
 			t.Fatalf("get with a damaged second chunk: %d, %d bytes, %v", resp.StatusCode, len(got), err)
+		}
+		// the archive is cut short too: no zip reader takes it
+		req, _ = http.NewRequest("GET", env.srv.URL+"/api/v1/datasets/files@1/archive", nil)
+		vic(req)
+		if resp, err = env.srv.Client().Do(req); err != nil {
+			t.Fatal(err)
+		}
+		got, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if _, zerr := zip.NewReader(bytes.NewReader(got), int64(len(got))); err == nil || zerr == nil {
+			t.Fatalf("archive with a damaged chunk: read %d bytes (%v), and it unzips", len(got), err)
 		}
 		flip(big)
 		res = env.do(t, "GET", "/api/v1/datasets/files@1/files/data/big.bin", "", vic)

@@ -176,6 +176,7 @@ type datasetVersionView struct {
 	CreatedBy     string
 	Size          string
 	Files         []fileRow
+	ArchiveURL    string // the API route that zips every file
 	Tables        []tableView
 	Runs          []runLinkRow
 	PrevDiffURL   string
@@ -194,6 +195,7 @@ func (u *UI) datasetVersionPage(w http.ResponseWriter, r *http.Request) {
 		Name: d.Dataset, NameURL: datasetURL(d.Dataset), Version: "v" + strconv.FormatInt(d.Version.Version, 10),
 		Ref: d.Ref(), Source: d.Source(), Digest: d.Digest, Tags: d.Tags, Message: d.Message,
 		Created: fmtTime(d.CreatedAt), CreatedBy: d.CreatedBy, Size: fmtBytes(d.TotalBytes),
+		ArchiveURL: "/api/v1/datasets/" + url.PathEscape(d.Ref()) + "/archive",
 	}
 	if d.Version.Version > 1 {
 		v.PrevDiffURL = diffURL(dataset.Ref{Name: d.Dataset, Version: d.Version.Version - 1}.String(), d.Ref())

@@ -120,7 +120,7 @@ func TestDatasetPages(t *testing.T) {
 		}
 
 		p = env.mustGet(t, "/datasets/sales/1", 200)
-		wantContains(t, p, "<h1>sales v1</h1>", "mlcycle://sales@1", "README.txt", "train.csv", v1.Digest, `href="/api/v1/datasets/sales@1/files/train.csv" download`,
+		wantContains(t, p, "<h1>sales v1</h1>", "mlcycle://sales@1", "README.txt", "train.csv", v1.Digest, `href="/api/v1/datasets/sales@1/files/train.csv" download`, `href="/api/v1/datasets/sales@1/archive" download`,
 			"500 rows · 3 columns", ">amount</td>", ">city</td>", "50 (10.0%)", // missing amounts
 			`class="chart-svg histogram"`, `class="chart-svg categories"`, `<rect class="bar"`, "Histogram of amount",
 			"p50", `href="/runs/0123456789abcdef0123456789abcdef"`, "training", `<span class="badge alias">golden</span>`)
