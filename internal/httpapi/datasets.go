@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"archive/tar"
 	"archive/zip"
 	"bytes"
 	"cmp"
@@ -537,13 +538,19 @@ func (a *API) getDatasetFile(w http.ResponseWriter, r *http.Request) {
 }
 
 // getDatasetArchive streams the files of a version (or of ?path=, files
-// or folders, repeatable) as one zip file, stored uncompressed: the bytes
-// are verified chunk by chunk as they go, and damage cuts the stream, so
-// the client's zip reader fails rather than extracting wrong bytes.
+// or folders, repeatable) as one zip file, stored uncompressed, or with
+// ?format=tar as a tar file (which a client can unpack as it arrives). The
+// bytes are verified chunk by chunk as they go, and damage cuts the
+// stream, so the client's reader fails rather than unpacking wrong bytes.
 func (a *API) getDatasetArchive(w http.ResponseWriter, r *http.Request) {
 	s, err := a.datasetsOrErr()
 	if err != nil {
 		a.writeError(w, r, err)
+		return
+	}
+	format := cmp.Or(r.URL.Query().Get("format"), "zip")
+	if format != "zip" && format != "tar" {
+		a.writeError(w, r, errs.E(errs.Invalid, "format %q: zip or tar", format))
 		return
 	}
 	set, err := s.OpenFiles(r.Context(), r.PathValue("ref"), r.URL.Query()["path"])
@@ -552,9 +559,9 @@ func (a *API) getDatasetArchive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := set.Version
-	name := v.Dataset + "-" + strconv.FormatInt(v.Version, 10) + ".zip"
+	name := v.Dataset + "-" + strconv.FormatInt(v.Version, 10) + "." + format
 	h := w.Header()
-	h.Set("Content-Type", "application/zip")
+	h.Set("Content-Type", map[string]string{"zip": "application/zip", "tar": "application/x-tar"}[format])
 	h.Set("Content-Disposition", cmp.Or(mime.FormatMediaType("attachment", map[string]string{"filename": name}), "attachment"))
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "private, no-cache")
@@ -562,28 +569,43 @@ func (a *API) getDatasetArchive(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodHead {
 		return
 	}
-	zw := zip.NewWriter(w)
-	modified := time.UnixMilli(v.CreatedAt).UTC()
 	fail := func(what string, err error) {
 		if r.Context().Err() == nil {
 			a.log.WarnContext(r.Context(), "streaming a dataset archive failed", "ref", v.Ref(), "file", what, "err", err)
 		}
 		panic(http.ErrAbortHandler) // cut the response so the client sees a failure
 	}
+	modified := time.UnixMilli(v.CreatedAt).UTC()
+	var next func(f dataset.FileEntry) (io.Writer, error)
+	var closer io.Closer
+	if format == "zip" {
+		zw := zip.NewWriter(w)
+		next = func(f dataset.FileEntry) (io.Writer, error) {
+			return zw.CreateHeader(&zip.FileHeader{Name: f.Path, Method: zip.Store, Modified: modified})
+		}
+		closer = zw
+	} else {
+		tw := tar.NewWriter(w)
+		next = func(f dataset.FileEntry) (io.Writer, error) {
+			return tw, tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: f.Path, Size: f.Size, Mode: 0o644,
+				ModTime: modified})
+		}
+		closer = tw
+	}
 	for i, f := range set.Files {
 		fr, err := set.Reader(i)
 		if err != nil {
 			fail(f.Path, err)
 		}
-		zf, err := zw.CreateHeader(&zip.FileHeader{Name: f.Path, Method: zip.Store, Modified: modified})
+		out, err := next(f)
 		if err != nil {
 			fail(f.Path, err)
 		}
-		if _, err := io.Copy(zf, fr); err != nil {
+		if _, err := io.Copy(out, fr); err != nil {
 			fail(f.Path, err)
 		}
 	}
-	if err := zw.Close(); err != nil {
+	if err := closer.Close(); err != nil {
 		fail("", err)
 	}
 }

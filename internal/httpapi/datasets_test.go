@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"archive/tar"
 	"archive/zip"
 	"bytes"
 	"context"
@@ -378,6 +379,25 @@ func TestDatasetFileRoute(t *testing.T) {
 			if len(got) != len(c.want) || got["t.csv"] != c.want["t.csv"] || got["data/big.bin"] != c.want["data/big.bin"] {
 				t.Fatalf("archive%s holds %d files, want %d", c.query, len(got), len(c.want))
 			}
+		}
+		res = env.do(t, "GET", "/api/v1/datasets/files@1/archive?format=tar&path=data", "", vic)
+		if res.status != 200 || res.header.Get("Content-Type") != "application/x-tar" ||
+			res.header.Get("Content-Disposition") != `attachment; filename=files-1.tar` {
+			t.Fatalf("tar archive: %d %v", res.status, res.header)
+		}
+		tr := tar.NewReader(strings.NewReader(res.body))
+		hdr, err := tr.Next()
+		if err != nil || hdr.Name != "data/big.bin" || hdr.Size != int64(len(big)) {
+			t.Fatalf("tar: %+v, %v", hdr, err)
+		}
+		if b, err := io.ReadAll(tr); err != nil || !bytes.Equal(b, big) {
+			t.Fatalf("tar content: %d bytes, %v", len(b), err)
+		}
+		if _, err := tr.Next(); err != io.EOF {
+			t.Fatalf("tar holds more than data/: %v", err)
+		}
+		if res = env.do(t, "GET", "/api/v1/datasets/files@1/archive?format=rar", "", vic); res.status != 400 {
+			t.Errorf("archive as rar: %d %s", res.status, res.body)
 		}
 		for _, p := range []string{"/api/v1/datasets/files@1/archive?path=nope", "/api/v1/datasets/files@9/archive"} {
 			if res = env.do(t, "GET", p, "", vic); res.status != 404 {

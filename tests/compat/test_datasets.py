@@ -124,3 +124,21 @@ def test_source_load_with_credentials(auth_server, _auth_server, unique, tmp_pat
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", auth_server.username)
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", auth_server.password)
     assert (Path(src.load(str(tmp_path / "basic"))) / "iris.csv").read_text() == IRIS_CSV
+
+
+def test_source_loads_a_folder(server, _server, unique, tmp_path, monkeypatch):
+    """Many files in folders come in one stream, each where it belongs."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    src = tmp_path / "src"
+    files = {f"part-{i:03d}/rows.csv": f"i\n{i}\n" for i in range(40)}
+    files["README.txt"] = "forty parts\n"
+    files["empty.txt"] = ""
+    for path, text in files.items():
+        (src / path).parent.mkdir(parents=True, exist_ok=True)
+        (src / path).write_text(text)
+    name = unique("parts")
+    out = run([str(_server.binary), "data", "add", str(src), "--name", name, "--server", server])
+    assert f"as {name}@1" in out, out
+    folder = Path(mlcycle_mlflow.MlcycleDatasetSource(f"mlcycle://{name}@latest").load(str(tmp_path / "out")))
+    got = {str(p.relative_to(folder)): p.read_text() for p in folder.rglob("*") if p.is_file()}
+    assert got == files

@@ -8,6 +8,7 @@ the version on the server; ``load()`` downloads the version's files.
 from __future__ import annotations
 
 import os
+import tarfile
 import tempfile
 from urllib.parse import quote
 
@@ -55,11 +56,13 @@ class MlcycleDatasetSource(DatasetSource):
         """Downloads the files of the version into dst_path (a new temporary
         folder when None) and returns that folder.
 
-        The server checks every chunk of a file against its hash before it
-        sends it and cuts the download short on damage, which fails here;
-        each file is written under a temporary name and renamed once all of
-        it has arrived. A reference to a tag or to latest is resolved once,
-        so all files come from the same version.
+        The files come in one tar stream, unpacked as it arrives. The
+        server checks every chunk against its hash before it sends it and
+        cuts the stream short on damage, which fails here; each file is
+        written under a temporary name and renamed once all of it has
+        arrived, and only the manifest's paths and sizes are accepted. A
+        reference to a tag or to latest is resolved once, so all files come
+        from the same version.
         """
         server = _server_url()
         ref = self._uri[len(SCHEME):]
@@ -70,10 +73,13 @@ class MlcycleDatasetSource(DatasetSource):
             _raise_for_status(r, ref)
             detail = r.json()
             resolved = detail["ref"]
+            files = {f["path"]: f["size"] for f in detail["manifest"]["files"]}
+            for path in files:
+                _check_path(resolved, path)
             dst = dst_path or tempfile.mkdtemp(prefix=resolved.replace("@", "-") + "-")
             os.makedirs(dst, exist_ok=True)
-            for f in detail["manifest"]["files"]:
-                _download(s, server, resolved, f, dst)
+            if files:
+                _unpack(s, server, resolved, files, dst)
         return dst
 
 
@@ -122,29 +128,45 @@ def _raise_for_status(r: requests.Response, what: str) -> None:
     raise RuntimeError(f"mlcycle server: {what}: {r.status_code} {msg}".rstrip())
 
 
-def _download(s: requests.Session, server: str, ref: str, f: dict, dst: str) -> None:
-    path = f["path"]
+def _check_path(ref: str, path: str) -> None:
+    # The server only records clean relative paths; a manifest from
+    # anywhere else is not trusted to stay inside the destination.
     parts = path.split("/")
-    # The server only records clean relative paths; a manifest from anywhere
-    # else is not trusted to stay inside dst.
     if path.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in path:
         raise RuntimeError(f"mlcycle server: {ref}: refusing the file path {path!r}")
-    target = os.path.join(dst, *parts)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    url = f"{server}/api/v1/datasets/{quote(ref, safe='@')}/files/{quote(path)}"
-    part = target + ".part"
-    try:
-        with s.get(url, stream=True, timeout=60) as r:
-            _raise_for_status(r, f"{ref}:{path}")
-            n = 0
-            with open(part, "wb") as out:
-                for block in r.iter_content(1 << 20):
-                    out.write(block)
-                    n += len(block)
-        if n != f["size"]:
-            raise RuntimeError(f"mlcycle server: {ref}:{path}: got {n} bytes of {f['size']}")
-        os.replace(part, target)
-    except BaseException:
-        if os.path.exists(part):
-            os.remove(part)
-        raise
+
+
+def _unpack(s: requests.Session, server: str, ref: str, files: dict, dst: str) -> None:
+    """Streams the version as one tar and unpacks it as it arrives: each
+    member must be a file of the manifest with its size, and is renamed
+    into place once complete."""
+    url = f"{server}/api/v1/datasets/{quote(ref, safe='@')}/archive?format=tar"
+    seen = set()
+    with s.get(url, stream=True, timeout=60) as r:
+        _raise_for_status(r, ref)
+        r.raw.decode_content = True
+        with tarfile.open(fileobj=r.raw, mode="r|") as tar:
+            for m in tar:
+                if m.name not in files or m.name in seen or not m.isfile() or m.size != files[m.name]:
+                    raise RuntimeError(f"mlcycle server: {ref}: unexpected archive member {m.name!r}")
+                seen.add(m.name)
+                target = os.path.join(dst, *m.name.split("/"))
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                part = target + ".part"
+                try:
+                    src = tar.extractfile(m)
+                    n = 0
+                    with open(part, "wb") as out:
+                        while block := src.read(1 << 20):
+                            out.write(block)
+                            n += len(block)
+                    if n != m.size:
+                        raise RuntimeError(f"mlcycle server: {ref}:{m.name}: got {n} bytes of {m.size}")
+                    os.replace(part, target)
+                except BaseException:
+                    if os.path.exists(part):
+                        os.remove(part)
+                    raise
+    if len(seen) != len(files):
+        missing = sorted(set(files) - seen)
+        raise RuntimeError(f"mlcycle server: {ref}: the archive ended without {missing[0]!r}")
