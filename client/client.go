@@ -28,6 +28,8 @@ type Client struct {
 	// batchLimit is the server's batch_chunk_limit, learnt from its answer
 	// to MissingChunks (0: not yet).
 	batchLimit atomic.Int64
+	// noFetch: the server has no batch download (an older one).
+	noFetch atomic.Bool
 }
 
 // Option configures a Client.

@@ -267,9 +267,10 @@ func (c *Client) VerifyDatasets(ctx context.Context, refs ...string) (DatasetVer
 
 // The client is both ends of a transfer, like a dataset.Service.
 var (
-	_ dataset.ChunkStore   = (*Client)(nil)
-	_ dataset.ChunkSource  = (*Client)(nil)
-	_ dataset.ChunkBatcher = (*Client)(nil)
+	_ dataset.ChunkStore       = (*Client)(nil)
+	_ dataset.ChunkSource      = (*Client)(nil)
+	_ dataset.ChunkBatcher     = (*Client)(nil)
+	_ dataset.ChunkBatchSource = (*Client)(nil)
 )
 
 // MissingChunks returns the hashes the server does not hold, asking in
@@ -337,6 +338,46 @@ func (c *Client) PutChunks(ctx context.Context, chunks []dataset.ChunkData) erro
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return nil
+}
+
+// GetChunks downloads the chunks hashes (at most dataset.MaxBatchChunks,
+// dataset.MaxBatchBytes in all) in one request, in that order. The server
+// checks each against its hash before sending it; the caller must verify
+// the bytes too (dataset.Service.PutChunks does). A server without the
+// batch route answers
+// dataset.ErrNoBatchSource, and the client remembers not to ask it again.
+// With GetChunk it makes the client a dataset.ChunkBatchSource.
+func (c *Client) GetChunks(ctx context.Context, hashes []string) ([]dataset.ChunkData, error) {
+	if c.noFetch.Load() {
+		return nil, dataset.ErrNoBatchSource
+	}
+	body, err := json.Marshal(map[string][]string{"hashes": hashes})
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.raw(ctx, http.MethodPost, "/api/v1/chunks/fetch", bytes.NewReader(body))
+	var e *Error
+	if errors.As(err, &e) && (e.Status == http.StatusMethodNotAllowed || e.Status == http.StatusNotFound && e.Code == "ENDPOINT_NOT_FOUND") {
+		c.noFetch.Store(true)
+		return nil, dataset.ErrNoBatchSource
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	chunks, err := dataset.DecodeChunkBatch(resp.Body, dataset.ChunkMax+1)
+	if err != nil {
+		return nil, fmt.Errorf("reading a chunk batch: %w", err)
+	}
+	for i, ch := range chunks {
+		if i >= len(hashes) || ch.Hash != hashes[i] {
+			return nil, fmt.Errorf("reading a chunk batch: %w: chunk %d is %s, not the one asked for", dataset.ErrCorrupt, i+1, ch.Hash)
+		}
+	}
+	if len(chunks) != len(hashes) {
+		return nil, fmt.Errorf("reading a chunk batch: %w: %d chunks of %d", dataset.ErrCorrupt, len(chunks), len(hashes))
+	}
+	return chunks, nil
 }
 
 // GetChunk downloads a chunk. The caller must verify the bytes against the

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,7 @@ import (
 	"github.com/mlcycle/mlcycle/client"
 	"github.com/mlcycle/mlcycle/internal/actor"
 	"github.com/mlcycle/mlcycle/internal/app"
+	"github.com/mlcycle/mlcycle/internal/app/apptest"
 	"github.com/mlcycle/mlcycle/internal/dataset"
 )
 
@@ -231,5 +233,105 @@ func TestPutChunksFallsBackToSingleUploads(t *testing.T) {
 	err = c.PutChunks(context.Background(), []dataset.ChunkData{{Hash: a, Data: []byte("one")}, {Hash: b, Data: []byte("two")}})
 	if err != nil || !slices.Equal(got, []string{a + "=one", b + "=two"}) {
 		t.Fatalf("fallback uploads %v, %v", got, err)
+	}
+}
+
+// countingTransport counts requests by method and route prefix.
+type countingTransport struct {
+	mu    sync.Mutex
+	count map[string]int
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	key := r.Method + " " + r.URL.Path
+	if strings.HasPrefix(r.URL.Path, "/api/v1/chunks/") && r.Method == http.MethodGet {
+		key = "GET /api/v1/chunks/{hash}"
+	}
+	c.mu.Lock()
+	c.count[key]++
+	c.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func (c *countingTransport) get(key string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.count[key]
+}
+
+// A pull of many small chunks downloads them in batches: a few requests,
+// not one per chunk.
+func TestIntegrationDatasetPullFetchesBatches(t *testing.T) {
+	url := apptest.Start(t, app.Config{}).URL()
+	c, err := client.New(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, local := openLocalDatasets(t)
+	src := t.TempDir()
+	for i := range 300 {
+		os.WriteFile(filepath.Join(src, fmt.Sprintf("f%03d.txt", i)), []byte(strings.Repeat(fmt.Sprint(i), 100)), 0o644)
+	}
+	if _, err := local.Add(ctx, dataset.AddInput{Name: "many", Paths: []string{src}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Push(ctx, local, "many@1", client.TransferOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	counter := &countingTransport{count: map[string]int{}}
+	cc, err := client.New(url, client.WithHTTPClient(&http.Client{Transport: counter}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx2, other := openLocalDatasets(t)
+	res, err := cc.Pull(ctx2, other, "many@1", client.TransferOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Chunks != 300 {
+		t.Fatalf("pull: %+v", res)
+	}
+	if n := counter.get("GET /api/v1/chunks/{hash}"); n != 0 {
+		t.Errorf("%d chunks downloaded one by one", n)
+	}
+	if n := counter.get("POST /api/v1/chunks/fetch"); n < 1 || n > 8 {
+		t.Errorf("%d batch downloads for 300 small chunks", n)
+	}
+	out := t.TempDir()
+	if _, err := other.Get(ctx2, "many@1", out, dataset.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, "f123.txt")); string(b) != strings.Repeat("123", 100) {
+		t.Fatalf("pulled f123.txt: %q", b)
+	}
+}
+
+// An older server without the batch download: the client falls back to
+// one request per chunk, and asks once only.
+func TestGetChunksWithAnOlderServer(t *testing.T) {
+	var fetches int
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/chunks/{hash}", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("PUT /api/v1/chunks/{hash}", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fetches++
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		_, _ = w.Write([]byte(`{"error_code":"BAD_REQUEST","message":"method not allowed"}`))
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	c, err := client.New(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := c.GetChunks(context.Background(), []string{strings.Repeat("a", 64)}); !errors.Is(err, dataset.ErrNoBatchSource) {
+			t.Fatalf("GetChunks from an older server: %v", err)
+		}
+	}
+	if fetches != 1 {
+		t.Fatalf("%d batch requests, want 1", fetches)
 	}
 }

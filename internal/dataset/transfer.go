@@ -2,11 +2,13 @@ package dataset
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
 
+	"github.com/mlcycle/mlcycle/internal/errs"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -18,6 +20,18 @@ type ChunkStore interface {
 	// PutChunk stores a chunk, verifying its hash.
 	PutChunk(ctx context.Context, hash string, r io.Reader) error
 }
+
+// ChunkBatchSource is a ChunkSource that reads many small chunks better
+// at once: a client of a server (one request for a batch). GetChunks
+// returns the chunks of hashes, in that order, or ErrNoBatchSource when
+// the source cannot batch after all (an older server), and the caller
+// reads them one by one.
+type ChunkBatchSource interface {
+	GetChunks(ctx context.Context, hashes []string) ([]ChunkData, error)
+}
+
+// ErrNoBatchSource is GetChunks' answer when batches are not available.
+var ErrNoBatchSource = errors.New("this source does not read chunks in batches")
 
 // CopyOptions tune CopyChunks.
 type CopyOptions struct {
@@ -100,15 +114,13 @@ func CopyChunks(ctx context.Context, dst ChunkStore, src ChunkSource, chunks []C
 			hs := batch
 			batch, batchBytes = nil, 0
 			g.Go(func() error {
-				chunks := make([]ChunkData, 0, len(hs))
+				chunks, err := readChunks(gctx, src, hs, size)
+				if err != nil {
+					return err
+				}
 				var n int64
-				for _, h := range hs {
-					data, err := readChunk(gctx, src, h, size[h])
-					if err != nil {
-						return err
-					}
-					chunks = append(chunks, ChunkData{Hash: h, Data: data})
-					n += int64(len(data))
+				for _, c := range chunks {
+					n += int64(len(c.Data))
 				}
 				if err := b.PutChunks(gctx, chunks); err != nil {
 					return fmt.Errorf("copying %d chunks: %w", len(chunks), err)
@@ -166,6 +178,39 @@ func CopyChunks(ctx context.Context, dst ChunkStore, src ChunkSource, chunks []C
 	return st, nil
 }
 
+// readChunks reads the small chunks hs from src: in one batch when src
+// can, else one by one. A chunk of another size than the manifest says is
+// refused (the hashes are checked by the receiving store).
+func readChunks(ctx context.Context, src ChunkSource, hs []string, size map[string]int64) ([]ChunkData, error) {
+	if bs, ok := src.(ChunkBatchSource); ok {
+		chunks, err := bs.GetChunks(ctx, hs)
+		switch {
+		case err == nil:
+			if len(chunks) != len(hs) {
+				return nil, fmt.Errorf("reading %d chunks: %w: got %d", len(hs), ErrCorrupt, len(chunks))
+			}
+			for i, c := range chunks {
+				if c.Hash != hs[i] || int64(len(c.Data)) != size[c.Hash] {
+					return nil, fmt.Errorf("reading chunk %s: %w: got %s of %d bytes, the manifest says %d",
+						hs[i], ErrCorrupt, c.Hash, len(c.Data), size[hs[i]])
+				}
+			}
+			return chunks, nil
+		case !errors.Is(err, ErrNoBatchSource):
+			return nil, fmt.Errorf("reading %d chunks: %w", len(hs), err)
+		}
+	}
+	chunks := make([]ChunkData, 0, len(hs))
+	for _, h := range hs {
+		data, err := readChunk(ctx, src, h, size[h])
+		if err != nil {
+			return nil, err
+		}
+		chunks = append(chunks, ChunkData{Hash: h, Data: data})
+	}
+	return chunks, nil
+}
+
 // readChunk reads a whole small chunk from src; a chunk of another size
 // than the manifest says is refused (its hash is checked by the store).
 func readChunk(ctx context.Context, src ChunkSource, hash string, size int64) ([]byte, error) {
@@ -190,3 +235,50 @@ var (
 	_ ChunkSource  = (*Service)(nil)
 	_ ChunkBatcher = (*Service)(nil)
 )
+
+// ReadChunks reads the chunks hashes (at most MaxBatchChunks, MaxBatchBytes
+// in all, each under ChunkMax+1 bytes) from the store, checks each against
+// its hash and hands them to fn in order, one at a time (Data is reused
+// after fn returns). A hash not stored
+// is an errs.NotFound error before any chunk is read; a damaged chunk
+// stops the reading before fn sees it. The server's batch download.
+func (s *Service) ReadChunks(ctx context.Context, hashes []string, fn func(ChunkData) error) error {
+	if len(hashes) > MaxBatchChunks {
+		return errs.E(errs.Invalid, "at most %d chunks can be read at once, got %d", MaxBatchChunks, len(hashes))
+	}
+	for i, h := range hashes {
+		if err := checkHash(fmt.Sprintf("hashes[%d]", i), h); err != nil {
+			return err
+		}
+	}
+	places, err := chunkPlaces(ctx, s.db, hashes)
+	if err != nil {
+		return err
+	}
+	var total int64
+	for _, h := range hashes {
+		at, ok := places[h]
+		if !ok {
+			return errs.E(errs.NotFound, "chunk %s is not stored", h)
+		}
+		total += at.Size
+	}
+	if total > MaxBatchBytes {
+		return errs.E(errs.Invalid, "%d bytes of chunks asked for: at most %d at once", total, MaxBatchBytes)
+	}
+	open, err := s.chunkOpener(ctx, hashes)
+	if err != nil {
+		return err
+	}
+	var buf []byte
+	for _, h := range hashes {
+		c := Chunk{Hash: h, Size: places[h].Size}
+		if buf, err = loadChunk(ctx, open, FileEntry{Path: "chunk batch"}, 0, 1, c, buf); err != nil {
+			return err
+		}
+		if err := fn(ChunkData{Hash: h, Data: buf}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -48,6 +48,7 @@ func (a *API) registerDatasets() {
 	a.handle("POST", "/api/v1/chunks/missing", RoleViewer, a.missingChunks)
 	a.handle("PUT", "/api/v1/chunks/{hash}", RoleEditor, a.putChunk, withBodyLimit(chunkBodyLimit))
 	a.handle("POST", "/api/v1/chunks/batch", RoleEditor, a.putChunks, withBodyLimit(batchBodyLimit))
+	a.handleRaw("POST", "/api/v1/chunks/fetch", RoleViewer, a.getChunks)
 	a.handleRaw("GET", "/api/v1/chunks/{hash}", RoleViewer, a.getChunk)
 }
 
@@ -608,6 +609,49 @@ func (a *API) getDatasetArchive(w http.ResponseWriter, r *http.Request) {
 	if err := closer.Close(); err != nil {
 		fail("", err)
 	}
+}
+
+// FetchRequest is the body of POST /api/v1/chunks/fetch.
+type FetchRequest struct {
+	Hashes []string `json:"hashes"`
+}
+
+// getChunks answers a batch download: the chunks, in the order asked, in
+// the wire form of a batch upload. Each is checked against its hash before
+// it is sent; a missing one is a 404 before anything is sent, a damaged
+// one cuts the stream.
+func (a *API) getChunks(w http.ResponseWriter, r *http.Request) {
+	s, err := a.datasetsOrErr()
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	var req FetchRequest
+	if err := decodeJSON(r, &req); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	started := false
+	err = s.ReadChunks(r.Context(), req.Hashes, func(c dataset.ChunkData) error {
+		if !started {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Header().Set("Cache-Control", "no-store")
+			started = true
+		}
+		return dataset.EncodeChunkBatch(w, []dataset.ChunkData{c})
+	})
+	if err == nil {
+		return
+	}
+	if !started {
+		a.writeError(w, r, err)
+		return
+	}
+	if r.Context().Err() == nil {
+		a.log.WarnContext(r.Context(), "streaming a chunk batch failed", "err", err)
+	}
+	panic(http.ErrAbortHandler) // cut the response so the client sees a failure
 }
 
 func (a *API) diffDatasets(r *http.Request) (any, error) {

@@ -408,6 +408,42 @@ func TestDatasetFileRoute(t *testing.T) {
 			t.Errorf("archive of ../x: %d %s", res.status, res.body)
 		}
 
+		// Batch download of chunks, in the order asked.
+		hs := []string{f.ChunkList()[1].Hash, f.ChunkList()[0].Hash}
+		res = env.do(t, "POST", "/api/v1/chunks/fetch", `{"hashes":["`+hs[0]+`","`+hs[1]+`"]}`, vic)
+		if res.status != 200 {
+			t.Fatalf("fetch: %d %s", res.status, res.body)
+		}
+		fetched, err := dataset.DecodeChunkBatch(strings.NewReader(res.body), dataset.ChunkMax+1)
+		c0, c1 := f.ChunkList()[0], f.ChunkList()[1]
+		if err != nil || len(fetched) != 2 || fetched[0].Hash != hs[0] || string(fetched[0].Data) != string(big[c0.Size:c0.Size+c1.Size]) ||
+			string(fetched[1].Data) != string(big[:c0.Size]) {
+			t.Fatalf("fetched %d chunks: %v", len(fetched), err)
+		}
+		all := `{"hashes":["` + strings.Join(func() []string {
+			var out []string
+			for _, c := range f.ChunkList() {
+				out = append(out, c.Hash)
+			}
+			return out
+		}(), `","`) + `"]}`
+		for _, c := range []struct {
+			body   string
+			status int
+		}{
+			{`{"hashes":["` + strings.Repeat("0", 64) + `"]}`, 404},
+			{`{"hashes":["xyz"]}`, 400},
+			{all, 400}, // 24 MiB: over the 16 MiB of a batch
+			{`{"hashes":"x"}`, 400},
+		} {
+			if res = env.do(t, "POST", "/api/v1/chunks/fetch", c.body, vic); res.status != c.status {
+				t.Errorf("fetch %.80s: %d, want %d: %s", c.body, res.status, c.status, res.body)
+			}
+		}
+		if res = env.do(t, "POST", "/api/v1/chunks/fetch", `{"hashes":[]}`); res.status != 401 {
+			t.Errorf("anonymous fetch: %d", res.status)
+		}
+
 		// Damage: in a later chunk, the stream is cut short after the
 		// first chunk's bytes; in the first chunk, an error status.
 		flip := func(data []byte) {
