@@ -471,6 +471,19 @@ func TestDatasetFileRoute(t *testing.T) {
 		if resp.StatusCode != 200 || err == nil || int64(len(got)) != cut || !bytes.Equal(got, big[:cut]) {
 			t.Fatalf("get with a damaged second chunk: %d, %d bytes, %v", resp.StatusCode, len(got), err)
 		}
+		// a batch download with the damaged chunk second is cut after the first
+		req, _ = http.NewRequest("POST", env.srv.URL+"/api/v1/chunks/fetch",
+			strings.NewReader(`{"hashes":["`+c0.Hash+`","`+c1.Hash+`"]}`))
+		vic(req)
+		if resp, err = env.srv.Client().Do(req); err != nil {
+			t.Fatal(err)
+		}
+		got, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if part, derr := dataset.DecodeChunkBatch(bytes.NewReader(got), dataset.ChunkMax+1); resp.StatusCode != 200 || err == nil ||
+			derr != nil || len(part) != 1 || part[0].Hash != c0.Hash {
+			t.Fatalf("fetch with a damaged chunk: %d, %d bytes (%v), %d chunks (%v)", resp.StatusCode, len(got), err, len(part), derr)
+		}
 		// the archive is cut short too: no zip reader takes it
 		req, _ = http.NewRequest("GET", env.srv.URL+"/api/v1/datasets/files@1/archive", nil)
 		vic(req)
