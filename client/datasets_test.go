@@ -335,3 +335,26 @@ func TestGetChunksWithAnOlderServer(t *testing.T) {
 		t.Fatalf("%d batch requests, want 1", fetches)
 	}
 }
+
+// A batch answer that lacks a chunk, or holds another one, is an error.
+func TestGetChunksRefusesAWrongBatch(t *testing.T) {
+	a, b := strings.Repeat("a", 64), strings.Repeat("b", 64)
+	var answer []dataset.ChunkData
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = dataset.EncodeChunkBatch(w, answer)
+	}))
+	defer srv.Close()
+	c, err := client.New(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ans := range [][]dataset.ChunkData{
+		{{Hash: a, Data: []byte("x")}},                               // one of two
+		{{Hash: b, Data: []byte("y")}, {Hash: a, Data: []byte("x")}}, // out of order
+	} {
+		answer = ans
+		if _, err := c.GetChunks(context.Background(), []string{a, b}); !errors.Is(err, dataset.ErrCorrupt) {
+			t.Errorf("answer %d chunks: %v, want ErrCorrupt", len(ans), err)
+		}
+	}
+}
