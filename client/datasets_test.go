@@ -262,7 +262,8 @@ func (c *countingTransport) get(key string) int {
 // A pull of many small chunks downloads them in batches: a few requests,
 // not one per chunk.
 func TestIntegrationDatasetPullFetchesBatches(t *testing.T) {
-	url := apptest.Start(t, app.Config{}).URL()
+	serverDir := t.TempDir()
+	url := apptest.Start(t, app.Config{DataDir: serverDir}).URL()
 	c, err := client.New(url)
 	if err != nil {
 		t.Fatal(err)
@@ -304,6 +305,41 @@ func TestIntegrationDatasetPullFetchesBatches(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(out, "f123.txt")); string(b) != strings.Repeat("123", 100) {
 		t.Fatalf("pulled f123.txt: %q", b)
+	}
+
+	// get --server writes runs of small files from batches too
+	fetchesBefore := counter.get("POST /api/v1/chunks/fetch")
+	direct := t.TempDir()
+	got, err := cc.GetDataset(ctx, "many@1", direct, client.GetDatasetOptions{})
+	if err != nil || got.Files != 300 {
+		t.Fatalf("get: %+v, %v", got, err)
+	}
+	if n := counter.get("GET /api/v1/chunks/{hash}"); n != 0 {
+		t.Errorf("get downloaded %d chunks one by one", n)
+	}
+	if n := counter.get("POST /api/v1/chunks/fetch") - fetchesBefore; n < 1 || n > 8 {
+		t.Errorf("%d batch downloads for the get of 300 small files", n)
+	}
+	if b, _ := os.ReadFile(filepath.Join(direct, "f299.txt")); string(b) != strings.Repeat("299", 100) {
+		t.Fatalf("got f299.txt: %q", b)
+	}
+
+	// With the server's packs damaged the batches fail, and the files are
+	// asked for one by one: the error names a file.
+	packs, _ := filepath.Glob(filepath.Join(serverDir, "artifacts", "cas", "packs", "*"))
+	if len(packs) == 0 {
+		t.Fatal("no packs on the server")
+	}
+	for _, p := range packs {
+		b, _ := os.ReadFile(p)
+		for i := 0; i < len(b); i += 97 {
+			b[i] ^= 1
+		}
+		os.WriteFile(p, b, 0o644)
+	}
+	_, err = cc.GetDataset(ctx, "many@1", t.TempDir(), client.GetDatasetOptions{})
+	if err == nil || !strings.Contains(err.Error(), ".txt: chunk 1 of 1") {
+		t.Fatalf("get from a damaged server: %v", err)
 	}
 }
 

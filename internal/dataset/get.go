@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -120,22 +121,41 @@ func Materialize(ctx context.Context, m Manifest, src ChunkSource, outDir string
 		done     atomic.Int64
 		progress sync.Mutex
 	)
+	report := func(f FileEntry) {
+		n := done.Add(f.Size)
+		if opts.Progress != nil {
+			progress.Lock()
+			opts.Progress(n, total)
+			progress.Unlock()
+		}
+	}
+	// A remote source that reads small chunks in batches gets runs of
+	// small files as one request each (a local store opens chunks itself).
+	bs, batched := src.(ChunkBatchSource)
+	if _, local := src.(chunkOpener); local {
+		batched = false
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(workers)
-	for _, f := range files {
-		if gctx.Err() != nil {
-			break
+	for i := 0; i < len(files) && gctx.Err() == nil; {
+		if batched && smallFile(files[i]) {
+			j, n := i, int64(0)
+			for j < len(files) && smallFile(files[j]) && n+files[j].Size <= packTarget && j-i < MaxBatchChunks {
+				n += files[j].Size
+				j++
+			}
+			group := files[i:j]
+			i = j
+			g.Go(func() error { return w.writeGroup(gctx, bs, group, report) })
+			continue
 		}
+		f := files[i]
+		i++
 		g.Go(func() error {
 			if err := w.writeFile(gctx, f); err != nil {
 				return err
 			}
-			n := done.Add(f.Size)
-			if opts.Progress != nil {
-				progress.Lock()
-				opts.Progress(n, total)
-				progress.Unlock()
-			}
+			report(f)
 			return nil
 		})
 	}
@@ -249,30 +269,105 @@ type fetched struct {
 	err error
 }
 
-func (w *writer) writeFile(ctx context.Context, f FileEntry) (err error) {
-	target, err := w.target(f)
-	if err != nil {
+func (w *writer) writeFile(ctx context.Context, f FileEntry) error {
+	target, in, err := w.check(f)
+	if err != nil || in {
 		return err
 	}
+	return w.write(ctx, f, target, w.open)
+}
+
+// smallFile reports whether f is one chunk small enough for a batch.
+func smallFile(f FileEntry) bool {
+	return len(f.Chunks) == 0 && f.Size > 0 && f.Size < BatchChunkMax
+}
+
+// writeGroup writes small files whose chunks it reads from bs in one
+// batch. If the batch fails, the files are written one by one, which
+// names a missing or damaged chunk's file.
+func (w *writer) writeGroup(ctx context.Context, bs ChunkBatchSource, group []FileEntry, done func(FileEntry)) error {
+	type todo struct {
+		f      FileEntry
+		target string
+	}
+	var need []todo
+	var hashes []string
+	seen := map[string]bool{}
+	for _, f := range group {
+		target, in, err := w.check(f)
+		if err != nil {
+			return err
+		}
+		if in {
+			done(f)
+			continue
+		}
+		need = append(need, todo{f, target})
+		if !seen[f.Hash] {
+			seen[f.Hash] = true
+			hashes = append(hashes, f.Hash)
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	open := w.open
+	if chunks, err := bs.GetChunks(ctx, hashes); err == nil {
+		got := make(map[string][]byte, len(chunks))
+		for _, c := range chunks {
+			got[c.Hash] = c.Data
+		}
+		open = func(ctx context.Context, hash string) (io.ReadCloser, error) {
+			if b, ok := got[hash]; ok {
+				return io.NopCloser(bytes.NewReader(b)), nil
+			}
+			return w.open(ctx, hash)
+		}
+	} else if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	for _, t := range need {
+		if err := w.write(ctx, t.f, t.target, open); err != nil {
+			return err
+		}
+		done(t.f)
+	}
+	return nil
+}
+
+// check returns where f goes and whether it is in place already (counted
+// as unchanged then), after checking its chunk list against its hash.
+func (w *writer) check(f FileEntry) (target string, in bool, err error) {
+	target, err = w.target(f)
+	if err != nil {
+		return "", false, err
+	}
 	if fi, err := os.Lstat(target); err == nil && fi.IsDir() {
-		return errs.E(errs.Invalid, "cannot write %s: a folder is in the way", f.Path)
+		return "", false, errs.E(errs.Invalid, "cannot write %s: a folder is in the way", f.Path)
 	}
 	chunks := f.ChunkList()
 	if len(chunks) > 1 {
 		got, err := ChunkListHash(chunks)
 		if err != nil {
-			return errs.Wrap(errs.Internal, ErrCorrupt, "%s: %v", f.Path, err)
+			return "", false, errs.Wrap(errs.Internal, ErrCorrupt, "%s: %v", f.Path, err)
 		}
 		if got != f.Hash {
-			return errs.Wrap(errs.Internal, ErrCorrupt,
+			return "", false, errs.Wrap(errs.Internal, ErrCorrupt,
 				"%s: its chunk list hashes to %s, not %s as recorded", f.Path, got, f.Hash)
 		}
 	}
 	if w.inPlace(target, f, chunks) {
 		w.unchanged.Add(1)
 		w.unchangedBytes.Add(f.Size)
-		return nil
+		return target, true, nil
 	}
+	return target, false, nil
+}
+
+// write writes f to target, reading its chunks with open and verifying
+// each, through a temporary file renamed into place at the end.
+func (w *writer) write(ctx context.Context, f FileEntry, target string, open func(context.Context, string) (io.ReadCloser, error)) (err error) {
+	chunks := f.ChunkList()
 	tmp, err := os.CreateTemp(filepath.Dir(target), ".mlcycle-get-*")
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", f.Path, err)
@@ -298,7 +393,7 @@ func (w *writer) writeFile(ctx context.Context, f FileEntry) (err error) {
 			case <-ctx.Done():
 				return
 			}
-			go func() { results[i] <- w.fetch(ctx, f, i, len(chunks), c) }()
+			go func() { results[i] <- w.fetch(ctx, open, f, i, len(chunks), c) }()
 		}
 	}()
 	for i := range chunks {
@@ -331,9 +426,9 @@ func (w *writer) writeFile(ctx context.Context, f FileEntry) (err error) {
 }
 
 // fetch reads chunk i of f and checks its size and hash.
-func (w *writer) fetch(ctx context.Context, f FileEntry, i, n int, c Chunk) fetched {
+func (w *writer) fetch(ctx context.Context, open func(context.Context, string) (io.ReadCloser, error), f FileEntry, i, n int, c Chunk) fetched {
 	bp := w.bufs.Get().(*[]byte)
-	buf, err := loadChunk(ctx, w.open, f, i, n, c, *bp)
+	buf, err := loadChunk(ctx, open, f, i, n, c, *bp)
 	if err != nil {
 		w.bufs.Put(bp)
 		if errors.Is(err, ErrCorrupt) {
