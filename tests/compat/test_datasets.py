@@ -14,7 +14,7 @@ import pytest
 import mlflow
 from mlflow.entities import Dataset, DatasetInput, InputTag
 
-from conftest import REFERENCE, REPO_ROOT, run
+from conftest import REFERENCE, REPO_ROOT, missing, run
 
 # The dataset source users install (python/mlcycle-mlflow); installing it
 # registers it through its entry point, here it is imported from the tree.
@@ -142,3 +142,23 @@ def test_source_loads_a_folder(server, _server, unique, tmp_path, monkeypatch):
     folder = Path(mlcycle_mlflow.MlcycleDatasetSource(f"mlcycle://{name}@latest").load(str(tmp_path / "out")))
     got = {str(p.relative_to(folder)): p.read_text() for p in folder.rglob("*") if p.is_file()}
     assert got == files
+
+
+def test_installed_package_registers_the_source():
+    """pip install ./python/mlcycle-mlflow (scripts/test does) is all a user
+    needs: MLflow finds the source through the package's entry point."""
+    import importlib.metadata
+    import subprocess
+
+    try:
+        importlib.metadata.distribution("mlcycle-mlflow")
+    except importlib.metadata.PackageNotFoundError:
+        missing("the mlcycle-mlflow package is not installed in this venv (./scripts/test installs it)")
+    code = ("from mlflow.data.dataset_source_registry import resolve_dataset_source; "
+            "s = resolve_dataset_source('mlcycle://iris@3'); "
+            "print(type(s).__module__, type(s).__name__, s.to_json())")
+    # A fresh interpreter, outside this test's sys.path: only the entry
+    # point can register it there.
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == 'mlcycle_mlflow MlcycleDatasetSource {"uri": "mlcycle://iris@3"}'
