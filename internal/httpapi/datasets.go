@@ -486,9 +486,29 @@ func (a *API) getChunk(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := io.Copy(w, rc); err != nil {
-		a.log.WarnContext(r.Context(), "streaming chunk failed", "hash", r.PathValue("hash"), "err", err)
-		panic(http.ErrAbortHandler) // cut the response so the client sees a failure
+		a.cutStream(r, "streaming chunk failed", err, "hash", r.PathValue("hash"))
 	}
+}
+
+// cutStream ends a response whose status is sent already: the failure is
+// logged (unless the client went away) and the connection cut, so the
+// client sees a failed transfer rather than a short one that looks whole.
+func (a *API) cutStream(r *http.Request, msg string, err error, attrs ...any) {
+	if r.Context().Err() == nil {
+		a.log.WarnContext(r.Context(), msg, append(attrs, "err", err)...)
+	}
+	panic(http.ErrAbortHandler)
+}
+
+// setAttachment sets the headers of a download of user data: a file to
+// save, never a page of this origin, naming the version it came from.
+func setAttachment(h http.Header, filename, ctype, ref string) {
+	h.Set("Content-Type", ctype)
+	h.Set("Content-Disposition", cmp.Or(mime.FormatMediaType("attachment", map[string]string{"filename": filename}), "attachment"))
+	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "private, no-cache")
+	h.Set("X-Mlcycle-Dataset-Version", ref)
 }
 
 // getDatasetFile streams one file of a version, verified chunk by chunk,
@@ -517,24 +537,11 @@ func (a *API) getDatasetFile(w http.ResponseWriter, r *http.Request) {
 	}
 	f := fr.File()
 	name := path.Base(f.Path)
-	h := w.Header()
-	ctype := mime.TypeByExtension(path.Ext(name))
-	if ctype == "" {
-		ctype = "application/octet-stream"
-	}
-	h.Set("Content-Type", ctype)
-	h.Set("Content-Disposition", cmp.Or(mime.FormatMediaType("attachment", map[string]string{"filename": name}), "attachment"))
-	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("ETag", `"`+f.Hash+`"`)
-	h.Set("Cache-Control", "private, no-cache")
-	h.Set("X-Mlcycle-Dataset-Version", v.Ref())
+	setAttachment(w.Header(), name, cmp.Or(mime.TypeByExtension(path.Ext(name)), "application/octet-stream"), v.Ref())
+	w.Header().Set("ETag", `"`+f.Hash+`"`)
 	http.ServeContent(w, r, "", time.UnixMilli(v.CreatedAt), fr)
 	if _, err := fr.Read(nil); err != nil && !errors.Is(err, io.EOF) {
-		if r.Context().Err() == nil { // not the client going away
-			a.log.WarnContext(r.Context(), "serving a dataset file failed", "ref", v.Ref(), "path", f.Path, "err", err)
-		}
-		panic(http.ErrAbortHandler) // cut the response so the client sees a failure
+		a.cutStream(r, "serving a dataset file failed", err, "ref", v.Ref(), "path", f.Path)
 	}
 }
 
@@ -561,20 +568,12 @@ func (a *API) getDatasetArchive(w http.ResponseWriter, r *http.Request) {
 	}
 	v := set.Version
 	name := v.Dataset + "-" + strconv.FormatInt(v.Version, 10) + "." + format
-	h := w.Header()
-	h.Set("Content-Type", map[string]string{"zip": "application/zip", "tar": "application/x-tar"}[format])
-	h.Set("Content-Disposition", cmp.Or(mime.FormatMediaType("attachment", map[string]string{"filename": name}), "attachment"))
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "private, no-cache")
-	h.Set("X-Mlcycle-Dataset-Version", v.Ref())
+	setAttachment(w.Header(), name, map[string]string{"zip": "application/zip", "tar": "application/x-tar"}[format], v.Ref())
 	if r.Method == http.MethodHead {
 		return
 	}
 	fail := func(what string, err error) {
-		if r.Context().Err() == nil {
-			a.log.WarnContext(r.Context(), "streaming a dataset archive failed", "ref", v.Ref(), "file", what, "err", err)
-		}
-		panic(http.ErrAbortHandler) // cut the response so the client sees a failure
+		a.cutStream(r, "streaming a dataset archive failed", err, "ref", v.Ref(), "file", what)
 	}
 	modified := time.UnixMilli(v.CreatedAt).UTC()
 	var next func(f dataset.FileEntry) (io.Writer, error)
@@ -648,10 +647,7 @@ func (a *API) getChunks(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	if r.Context().Err() == nil {
-		a.log.WarnContext(r.Context(), "streaming a chunk batch failed", "err", err)
-	}
-	panic(http.ErrAbortHandler) // cut the response so the client sees a failure
+	a.cutStream(r, "streaming a chunk batch failed", err)
 }
 
 func (a *API) diffDatasets(r *http.Request) (any, error) {
