@@ -263,11 +263,8 @@ func (c *countingTransport) get(key string) int {
 // not one per chunk.
 func TestIntegrationDatasetPullFetchesBatches(t *testing.T) {
 	serverDir := t.TempDir()
-	url := apptest.Start(t, app.Config{DataDir: serverDir}).URL()
-	c, err := client.New(url)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := apptest.Start(t, app.Config{DataDir: serverDir})
+	c := srv.Client(t)
 	ctx, local := openLocalDatasets(t)
 	src := t.TempDir()
 	for i := range 300 {
@@ -281,10 +278,7 @@ func TestIntegrationDatasetPullFetchesBatches(t *testing.T) {
 	}
 
 	counter := &countingTransport{count: map[string]int{}}
-	cc, err := client.New(url, client.WithHTTPClient(&http.Client{Transport: counter}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cc := srv.Client(t, client.WithHTTPClient(&http.Client{Transport: counter}))
 	ctx2, other := openLocalDatasets(t)
 	res, err := cc.Pull(ctx2, other, "many@1", client.TransferOptions{})
 	if err != nil {

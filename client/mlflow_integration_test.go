@@ -25,11 +25,7 @@ import (
 
 func startServer(t *testing.T) *client.Client {
 	t.Helper()
-	c, err := client.New(apptest.Start(t, app.Config{}).URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return apptest.Start(t, app.Config{}).Client(t)
 }
 
 func TestIntegrationExperiments(t *testing.T) {

@@ -55,11 +55,7 @@ func open(t *testing.T, opts catalog.Options) *catalog.Catalog {
 // startServer runs the real server on 127.0.0.1 with a fresh data folder.
 func startServer(t *testing.T) *client.Client {
 	t.Helper()
-	c, err := client.New(apptest.Start(t, app.Config{}).URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return apptest.Start(t, app.Config{}).Client(t)
 }
 
 func write(t *testing.T, path string, data []byte) {

@@ -127,6 +127,14 @@ func (t *dataTarget) local(ctx context.Context, forServer bool) (context.Context
 	return ctx, svc, func() { closeSvc(); l.Close() }, nil
 }
 
+// localFiles opens the local catalog for a command that reads local files
+// as add does (add, status): the cache catalog with --server, and the
+// garbage collector held back for the first moments (see lazyGC).
+func (t *dataTarget) localFiles(cmd *cobra.Command) (context.Context, *dataset.Service, func(), error) {
+	lazyGC()
+	return t.local(cmd.Context(), t.remote())
+}
+
 // count is n and the noun, plural unless n is 1: "1 chunk", "3 chunks".
 func count(n int64, noun string) string {
 	if n == 1 {
@@ -154,6 +162,13 @@ type progress struct {
 func newProgress(d *deps, verb string) *progress {
 	f, ok := d.stderr.(*os.File)
 	return &progress{d: d, verb: verb, tty: ok && term.IsTerminal(int(f.Fd())), last: time.Now()}
+}
+
+// newPercent is newProgress showing a percentage.
+func newPercent(d *deps, verb string) *progress {
+	p := newProgress(d, verb)
+	p.percent = true
+	return p
 }
 
 func (p *progress) report(done, total int64) {
@@ -223,16 +238,14 @@ recorded locally, then pushed.`,
 				return err
 			}
 		}
-		lazyGC()
-		ctx, svc, done, err := t.local(cmd.Context(), t.remote())
+		ctx, svc, done, err := t.localFiles(cmd)
 		if err != nil {
 			return err
 		}
 		defer done()
 		// Done and total count hashing and profiling together (a table's
 		// bytes twice), so a percentage says more than bytes would.
-		p := newProgress(d, "adding")
-		p.percent = true
+		p := newPercent(d, "adding")
 		in := dataset.AddInput{Name: name, Message: message, Paths: args, BaseDir: base, Progress: p.report, NoProfile: noProfile}
 		if rs != nil {
 			in.Validate = func(ctx context.Context, files []dataset.LocalFile) error {
@@ -701,14 +714,12 @@ With --server the version is the server's; the files are still hashed here.`,
 		if name == "" {
 			return errors.New("--name is required: the dataset whose version the files are compared with")
 		}
-		lazyGC()
-		ctx, svc, done, err := t.local(cmd.Context(), t.remote())
+		ctx, svc, done, err := t.localFiles(cmd)
 		if err != nil {
 			return err
 		}
 		defer done()
-		p := newProgress(d, "hashing")
-		p.percent = true
+		p := newPercent(d, "hashing")
 		in := dataset.AddInput{Name: name, Paths: args, BaseDir: base, Progress: p.report}
 		var rep dataset.StatusReport
 		if t.remote() {
@@ -755,15 +766,26 @@ func printStatus(d *deps, rep dataset.StatusReport) {
 		fmt.Fprintf(w, "%s -> local files: %d added, %d removed, %d changed, %d unchanged (%s)\n",
 			rep.Against, len(rep.Added), len(rep.Removed), len(rep.Changed), rep.Unchanged, read)
 	}
-	for _, p := range rep.Added {
+	printAddedRemoved(w, rep.Added, rep.Removed)
+	for _, c := range rep.Changed {
+		printChanged(w, c.Path, c.SizeFrom, c.SizeTo)
+	}
+}
+
+// printAddedRemoved lists paths added ("+ path") and removed ("- path"),
+// as diff and status show them.
+func printAddedRemoved(w io.Writer, added, removed []string) {
+	for _, p := range added {
 		fmt.Fprintf(w, "+ %s\n", p)
 	}
-	for _, p := range rep.Removed {
+	for _, p := range removed {
 		fmt.Fprintf(w, "- %s\n", p)
 	}
-	for _, c := range rep.Changed {
-		fmt.Fprintf(w, "~ %s (%s -> %s)\n", c.Path, fmtBytes(c.SizeFrom), fmtBytes(c.SizeTo))
-	}
+}
+
+// printChanged shows a changed path with its sizes: "~ path (1 KiB -> 2 KiB)".
+func printChanged(w io.Writer, path string, from, to int64) {
+	fmt.Fprintf(w, "~ %s (%s -> %s)\n", path, fmtBytes(from), fmtBytes(to))
 }
 
 func newDataCatCmd(d *deps) *cobra.Command {
@@ -995,14 +1017,9 @@ func printDiff(d *deps, diff client.DatasetDiff) {
 	w := d.stdout
 	fmt.Fprintf(w, "%s -> %s: %d added, %d removed, %d changed, %d unchanged\n",
 		diff.From, diff.To, len(diff.Added), len(diff.Removed), len(diff.Changed), diff.Unchanged)
-	for _, p := range diff.Added {
-		fmt.Fprintf(w, "+ %s\n", p)
-	}
-	for _, p := range diff.Removed {
-		fmt.Fprintf(w, "- %s\n", p)
-	}
+	printAddedRemoved(w, diff.Added, diff.Removed)
 	for _, c := range diff.Changed {
-		fmt.Fprintf(w, "~ %s (%s -> %s)\n", c.Path, fmtBytes(c.SizeFrom), fmtBytes(c.SizeTo))
+		printChanged(w, c.Path, c.SizeFrom, c.SizeTo)
 		if c.Table == nil {
 			continue
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mlcycle/mlcycle/client"
 	"github.com/mlcycle/mlcycle/internal/app"
 )
 
@@ -65,4 +66,14 @@ func (s *Server) Cancel() { s.cancel() }
 func (s *Server) Wait() error {
 	<-s.stopped
 	return s.err
+}
+
+// Client returns a Go client of the server.
+func (s *Server) Client(t testing.TB, opts ...client.Option) *client.Client {
+	t.Helper()
+	c, err := client.New(s.URL(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
